@@ -1,0 +1,1 @@
+"""The `parley` command: run the suite (`up`, `status`, `migrate`) and administer it (`admin`)."""
