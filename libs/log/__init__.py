@@ -44,7 +44,10 @@ def configure_logging(service: str, *, level: str = "info", fmt: str = "json", n
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer])
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ])
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -56,7 +59,8 @@ def configure_logging(service: str, *, level: str = "info", fmt: str = "json", n
 
 
 def get_logger(**fields: Any) -> Any:
-    return structlog.get_logger().bind(**fields)
+    """A lazy logger: safe to create at import time, before configure_logging() runs."""
+    return structlog.get_logger(**fields)
 
 
 def bind_context(**fields: Any) -> None:

@@ -1,0 +1,121 @@
+"""Address resolution: who receives mail (or calls, or messages) sent to an address.
+
+Resolution follows aliases, forwarders and groups depth-first. A visited set
+stops loops (a -> b -> a) and a depth limit stops runaway nesting; both end
+that branch quietly, like a mail server that drops a looping alias rather
+than bouncing the whole message. Disabled accounts receive nothing.
+
+Sub-addressing (RFC 5233 style): `alice+tag@d` reaches `alice@d` unless an
+entry is literally named `alice+tag`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from libs.contracts.directory import ResolveReply, ResolveStatus
+from services.directory._addresses import Address, InvalidAddress, parse_address
+from services.directory._lookup import entry_address, find_entry
+from services.directory.models import Account, AddressEntry, AddressKind, Alias, Forwarder, Group
+
+
+@dataclass
+class _Expansion:
+    max_depth: int
+    accounts: list[str] = field(default_factory=list)
+    remote: list[str] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+
+    def add_account(self, address: str) -> None:
+        if address not in self.accounts:
+            self.accounts.append(address)
+
+    def add_remote(self, address: str) -> None:
+        if address not in self.remote:
+            self.remote.append(address)
+
+
+async def resolve(session: AsyncSession, text: str, *, max_depth: int = 10) -> ResolveReply:
+    try:
+        address = parse_address(text)
+    except InvalidAddress as exc:
+        return ResolveReply(status=ResolveStatus.INVALID, address=text[:320], reason=str(exc))
+    domain, entry = await _find_with_subaddress(session, address)
+    if domain is None:
+        return ResolveReply(status=ResolveStatus.REMOTE, address=address.text)
+    if not domain.enabled:
+        return ResolveReply(status=ResolveStatus.UNKNOWN, address=address.text, reason="domain disabled")
+    if entry is None:
+        return ResolveReply(status=ResolveStatus.UNKNOWN, address=address.text, reason="no such address")
+    expansion = _Expansion(max_depth=max_depth)
+    await _expand_entry(session, entry, expansion, depth=0)
+    canonical = entry_address(entry)
+    if not expansion.accounts and not expansion.remote:
+        reason = "; ".join(expansion.notes) or "nobody receives at this address"
+        return ResolveReply(status=ResolveStatus.UNKNOWN, address=canonical, reason=reason)
+    return ResolveReply(
+        status=ResolveStatus.LOCAL,
+        address=canonical,
+        accounts=expansion.accounts,
+        remote=expansion.remote,
+        reason="; ".join(expansion.notes),
+    )
+
+
+async def _find_with_subaddress(session: AsyncSession, address: Address):  # type: ignore[no-untyped-def]
+    domain, entry = await find_entry(session, address)
+    if domain is not None and entry is None and (base := address.without_subaddress()) is not None:
+        _domain, entry = await find_entry(session, base)
+    return domain, entry
+
+
+async def _expand_address(session: AsyncSession, text: str, expansion: _Expansion, *, depth: int) -> None:
+    try:
+        address = parse_address(text)
+    except InvalidAddress:
+        expansion.notes.append(f"skipped invalid target {text[:80]!r}")
+        return
+    domain, entry = await _find_with_subaddress(session, address)
+    if domain is None:
+        expansion.add_remote(address.text)
+    elif entry is None:
+        expansion.notes.append(f"no such address {address.text}")
+    else:
+        await _expand_entry(session, entry, expansion, depth=depth)
+
+
+async def _expand_entry(session: AsyncSession, entry: AddressEntry, expansion: _Expansion, *, depth: int) -> None:
+    name = entry_address(entry)
+    if name in expansion.seen:
+        expansion.notes.append(f"loop at {name}")
+        return
+    if depth > expansion.max_depth:
+        expansion.notes.append(f"nesting deeper than {expansion.max_depth} at {name}")
+        return
+    expansion.seen.add(name)
+    for target in await _targets(session, entry):
+        if target is None:
+            expansion.add_account(name)
+        else:
+            await _expand_address(session, target, expansion, depth=depth + 1)
+
+
+async def _targets(session: AsyncSession, entry: AddressEntry) -> list[str | None]:
+    """What an entry points at; `None` means "this account itself"."""
+    if entry.kind == AddressKind.ACCOUNT:
+        enabled = await session.scalar(select(Account.enabled).where(Account.address_id == entry.id))
+        return [None] if enabled else []
+    if entry.kind == AddressKind.ALIAS:
+        target = await session.scalar(select(Alias.target).where(Alias.address_id == entry.id))
+        return [target] if target else []
+    if entry.kind == AddressKind.FORWARDER:
+        targets = await session.scalar(select(Forwarder.targets).where(Forwarder.address_id == entry.id))
+        return list(targets or [])
+    if entry.kind == AddressKind.GROUP:
+        group = await session.get(Group, entry.id)
+        return [m.member for m in group.members] if group else []
+    return []

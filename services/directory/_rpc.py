@@ -1,0 +1,83 @@
+"""The directory's request/reply endpoints on the bus (a NATS micro service)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from libs.bus import Endpoint
+from libs.contracts import directory as contract
+from libs.contracts.errors import BadRequest, NotFound
+from services.directory._addresses import InvalidAddress, parse_address
+from services.directory._authenticator import Authenticator
+from services.directory._lookup import entry_address, find_account
+from services.directory._resolver import resolve
+
+RPC_SECONDS = Histogram(
+    "parley_directory_rpc_seconds",
+    "Time to answer a directory request",
+    ["operation"],
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+AUTH_RESULTS = Counter("parley_directory_auth_total", "Authentication verdicts", ["mechanism", "result"])
+
+
+def _timed(operation: str, handler: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
+    async def wrapper(request: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await handler(request)
+        finally:
+            RPC_SECONDS.labels(operation).observe(time.perf_counter() - started)
+
+    return wrapper
+
+
+class DirectoryRpc:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], authenticator: Authenticator, *, max_depth: int) -> None:
+        self._sessions = sessions
+        self._authenticator = authenticator
+        self._max_depth = max_depth
+
+    def endpoints(self) -> list[Endpoint]:
+        return [
+            Endpoint("auth", contract.RPC_AUTH, contract.AuthRequest, _timed("auth", self.auth)),
+            Endpoint("scram_params", contract.RPC_SCRAM_PARAMS, contract.ScramParamsRequest,
+                     _timed("scram_params", self._authenticator.scram_params)),
+            Endpoint("resolve", contract.RPC_RESOLVE, contract.ResolveRequest, _timed("resolve", self.resolve)),
+            Endpoint("account_get", contract.RPC_ACCOUNT_GET, contract.AccountGetRequest,
+                     _timed("account_get", self.account_get)),
+        ]
+
+    async def auth(self, request: contract.AuthRequest) -> contract.AuthReply:
+        reply = await self._authenticator.authenticate(request)
+        result = "ok" if reply.ok else (reply.failure.value if reply.failure else "failed")
+        AUTH_RESULTS.labels(request.mechanism.value, result).inc()
+        return reply
+
+    async def resolve(self, request: contract.ResolveRequest) -> contract.ResolveReply:
+        async with self._sessions() as session:
+            return await resolve(session, request.address, max_depth=self._max_depth)
+
+    async def account_get(self, request: contract.AccountGetRequest) -> contract.AccountInfo:
+        try:
+            address = parse_address(request.address)
+        except InvalidAddress as exc:
+            raise BadRequest(str(exc)) from None
+        async with self._sessions() as session:
+            account = await find_account(session, address)
+        if account is None:
+            raise NotFound(f"no account {address.text}")
+        return contract.AccountInfo(
+            address=entry_address(account.entry),
+            domain=account.entry.domain.name,
+            real_name=account.real_name,
+            enabled=account.enabled and account.entry.domain.enabled,
+            quota_bytes=account.quota_bytes,
+            quota_messages=account.quota_messages,
+            settings=account.settings or {},
+        )

@@ -1,0 +1,104 @@
+"""The directory service: owner of domains, accounts, aliases, forwarders, groups
+and credentials. Serves `directory.rpc.*` on the bus, the admin REST API on
+its admin port, and /healthz, /readyz, /metrics on its ops port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from importlib.metadata import version
+
+from sqlalchemy import text
+
+from libs.bus import Bus
+from libs.config import SuiteSettings
+from libs.contracts.directory import SERVICE_NAME
+from libs.db import create_engine, session_factory
+from libs.db.migrations import upgrade_async
+from libs.log import configure_logging, get_logger
+from libs.ops import build_ops_app, http_server
+from libs.ops.runner import run
+from services.directory._authenticator import Authenticator
+from services.directory._bootstrap import ensure_first_admin, server_secret
+from services.directory._rpc import DirectoryRpc
+from services.directory._throttle import FailureWindow
+from services.directory._unit_of_work import UnitOfWork
+from services.directory.admin.app import build_admin_app
+from services.directory.admin.context import AdminContext
+from services.directory.admin.principal import AdminAuthenticator
+from services.directory.config import DirectorySettings
+
+
+async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: DirectorySettings) -> None:
+    log = get_logger()
+    url = settings.database(suite)
+    if settings.migrate_on_start:
+        await upgrade_async(SERVICE_NAME, url)
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    secret = await server_secret(sessions)
+    admin_url = f"http://{_client_host(suite.bind_host)}:{settings.admin_port}"
+    await ensure_first_admin(
+        sessions,
+        user=settings.admin_user,
+        password=settings.admin_password.get_secret_value() if settings.admin_password else None,
+        credentials_file=suite.resolved_data_dir() / "secrets" / "admin.json",
+        url=admin_url,
+    )
+    bus = await Bus.open(suite.nats_url, name=SERVICE_NAME, timeout=suite.bus_timeout)
+    authenticator = Authenticator(
+        sessions,
+        server_secret=secret,
+        account_failures=FailureWindow(limit=settings.auth_max_failures_account, window=settings.auth_window),
+        client_failures=FailureWindow(limit=settings.auth_max_failures_client, window=settings.auth_window),
+        scram_iterations=settings.scram_iterations,
+    )
+    rpc = DirectoryRpc(sessions, authenticator, max_depth=settings.max_resolve_depth)
+    await bus.serve(service=SERVICE_NAME, version=version("parley"), endpoints=rpc.endpoints(),
+                    description="Identity: domains, accounts, routing of addresses, credentials")
+    admin_auth = AdminAuthenticator(
+        sessions, FailureWindow(limit=settings.auth_max_failures_client, window=settings.auth_window)
+    )
+    admin_app = build_admin_app(AdminContext(UnitOfWork(sessions, bus.publish), admin_auth, settings))
+
+    async def database_ready() -> bool:
+        async with engine.connect() as connection:
+            await connection.execute(text("select 1"))
+        return True
+
+    async def bus_ready() -> bool:
+        return bus.nc.is_connected
+
+    servers = [
+        http_server(admin_app, host=suite.bind_host, port=settings.admin_port),
+        http_server(build_ops_app(SERVICE_NAME, {"database": database_ready, "bus": bus_ready}),
+                    host=suite.bind_host, port=settings.ops_port),
+    ]
+    tasks = [asyncio.create_task(s.serve()) for s in servers]
+    log.info("directory.started", admin_url=admin_url, ops_port=settings.ops_port, database=engine.url.get_backend_name())
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    log.info("directory.stopping")
+    for server in servers:
+        server.should_exit = True
+    await asyncio.gather(*tasks, return_exceptions=True)
+    stopper.cancel()
+    await bus.close()
+    await engine.dispose()
+    log.info("directory.stopped")
+
+
+def _client_host(bind_host: str) -> str:
+    """Where a local client reaches a server bound to `bind_host`."""
+    if bind_host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if bind_host == "::":
+        return "[::1]"
+    return f"[{bind_host}]" if ":" in bind_host else bind_host
+
+
+def main() -> None:
+    suite = SuiteSettings()
+    settings = DirectorySettings()
+    configure_logging(SERVICE_NAME, level=suite.log_level, fmt=suite.log_format, node=suite.node_name)
+    run(lambda stop: serve(stop, suite, settings))
