@@ -1,24 +1,30 @@
-"""Subject-safe tokens for account names.
+"""Account names as NATS subject tokens and JetStream KV keys.
 
-A NATS subject token may not contain `.`, `*`, `>` or white space, and an
-address has at least one dot. Tokens are the lower-cased address with every
-byte outside a conservative safe set written as `%XX` (like URL percent
-encoding), so they stay readable in logs and decode back exactly.
+A subject token may not contain `.`, `*`, `>` or white space, and a KV key
+allows only `[-/_=.A-Za-z0-9]`; an address has an `@` and at least one dot.
+Tokens keep ASCII letters, digits, `-` and `_`, and write every other byte of
+the lower-cased UTF-8 text as `=XX` (quoted-printable style), so one
+encoding is valid in both places and decodes back exactly:
+`alice@example.test` -> `alice=40example=2Etest`.
 """
 
 from __future__ import annotations
 
-from urllib.parse import quote, unquote
+import re
 
-_SAFE = "@_+-="
+_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+_ESCAPE = re.compile(rb"=([0-9A-F]{2})")
+EMPTY_TOKEN = "=00"
 
 
 def encode_token(value: str) -> str:
-    """`alice@example.test` -> `alice@example%2Etest`; never empty."""
+    """Lower-case `value` and escape it into one subject token / KV key; never empty."""
     if not value:
-        return "%00"
-    return quote(value.lower(), safe=_SAFE).replace(".", "%2E").replace("~", "%7E")
+        return EMPTY_TOKEN
+    return "".join(chr(b) if b in _SAFE else f"={b:02X}" for b in value.lower().encode())
 
 
 def decode_token(token: str) -> str:
-    return "" if token == "%00" else unquote(token)
+    if token == EMPTY_TOKEN:
+        return ""
+    return _ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), token.encode()).decode()

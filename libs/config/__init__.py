@@ -12,6 +12,7 @@ these classes, so the documentation cannot drift from the code.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from pydantic import Field
@@ -39,6 +40,9 @@ class SuiteSettings(BaseSettings):
     log_format: str = Field("json", description="Log line format: json (one event per line) or console.")
     bus_timeout: float = Field(5.0, description="Seconds to wait for a reply on the bus before the owner counts as down.")
     node_name: str = Field("", description="Name of this node in logs and events (defaults to the host name).")
+
+    def node(self) -> str:
+        return self.node_name or socket.gethostname()
 
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()

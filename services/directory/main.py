@@ -100,5 +100,5 @@ def _client_host(bind_host: str) -> str:
 def main() -> None:
     suite = SuiteSettings()
     settings = DirectorySettings()
-    configure_logging(SERVICE_NAME, level=suite.log_level, fmt=suite.log_format, node=suite.node_name)
+    configure_logging(SERVICE_NAME, level=suite.log_level, fmt=suite.log_format, node=suite.node())
     run(lambda stop: serve(stop, suite, settings))
