@@ -46,6 +46,8 @@ def run_env(context: EnvironmentContext, target_metadata: MetaData) -> None:
     config = context.config
     service = config.attributes.get("service") or config.get_main_option("service") or "parley"
     url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("alembic config has no sqlalchemy.url; call libs.db.migrations.upgrade()")
     opts: dict[str, Any] = {
         "target_metadata": target_metadata,
         "version_table": f"alembic_version_{service}",
