@@ -640,3 +640,9 @@ def test_error_details_of_unusual_bodies() -> None:
     assert error_details(httpx.Response(422, json={"detail": [{"loc": ["body"], "msg": "Field required"}]})) == [
         "body: Field required"
     ]
+
+
+def test_alias_set_puts_the_new_target(api: FakeAdminApi, cli: AdminCli) -> None:
+    api.reply("PUT", "/aliases/info@example.org", {"address": "info@example.org", "domain": "example.org", "target": "bob@example.org"})
+    cli.ok("alias", "set", "info@example.org", "bob@example.org")
+    assert [(r.method, r.body) for r in api.requests] == [("PUT", {"target": "bob@example.org"})]

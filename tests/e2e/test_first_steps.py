@@ -50,6 +50,9 @@ def test_every_object_through_the_cli(suite: RunningSuite) -> None:
         ("admin", "account", "set", "bob@corp.test", "--quota-bytes", "1000000"),
         ("admin", "account", "settings", "set", "bob@corp.test", "sent_copy", "true"),
         ("admin", "alias", "create", "robert@corp.test", "bob@corp.test"),
+        ("admin", "account", "create", "rob@corp.test"),
+        ("admin", "alias", "set", "robert@corp.test", "rob@corp.test"),
+        ("admin", "alias", "set", "robert@corp.test", "bob@corp.test"),
         ("admin", "forwarder", "create", "out@corp.test", "someone@elsewhere.test"),
         ("admin", "group", "create", "all@corp.test", "--member", "robert@corp.test", "--member", "out@corp.test"),
     ]

@@ -51,6 +51,18 @@ def show_alias(ctx: typer.Context, address: Address, as_json: JsonFlag = False) 
     emit(open_client(ctx).get(resource("aliases", address)), as_json=as_json, render=render_alias)
 
 
+@app.command("set")
+def set_alias(
+    ctx: typer.Context,
+    address: Address,
+    target: Annotated[str, typer.Argument(help="The new local address it delivers to.", show_default=False)],
+    as_json: JsonFlag = False,
+) -> None:
+    """Point an alias at another local address."""
+    reply = open_client(ctx).put(resource("aliases", address), {"target": target})
+    emit(reply, as_json=as_json, render=render_alias)
+
+
 @app.command("delete")
 def delete_alias(ctx: typer.Context, address: Address, as_json: JsonFlag = False) -> None:
     """Delete an alias."""

@@ -26,6 +26,7 @@ from services.directory.admin.principal import Principal
 from services.directory.admin.schemas import (
     AliasCreate,
     AliasOut,
+    AliasUpdate,
     ForwarderCreate,
     ForwarderOut,
     ForwarderUpdate,
@@ -75,11 +76,8 @@ async def create_alias(body: AliasCreate, ctx: AdminContext = Depends(context), 
     target = address_or_400(body.target)
     async with ctx.uow() as work:
         domain = await owning_domain(work.session, who, address)
-        if await find_domain(work.session, target.domain) is None:
-            raise BadRequest("an alias points at a local address; use a forwarder for remote ones")
         entry = await claim_name(work.session, domain, address.local, AddressKind.ALIAS)
-        if entry_address(entry) == target.text:
-            raise BadRequest("an alias cannot point at itself")
+        await _check_alias_target(work.session, entry, target)
         alias = Alias(address_id=entry.id, target=target.text)
         alias.entry = entry
         work.session.add(alias)
@@ -93,6 +91,26 @@ async def show_alias(address: str, ctx: AdminContext = Depends(context), who: Pr
         entry = await entry_of_kind(work.session, who, address, AddressKind.ALIAS)
         alias = await work.session.get(Alias, entry.id)
         return alias_out(alias)  # type: ignore[arg-type]
+
+
+@router.put("/aliases/{address}", response_model=AliasOut)
+async def update_alias(address: str, body: AliasUpdate, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)) -> AliasOut:
+    target = address_or_400(body.target)
+    async with ctx.uow() as work:
+        entry = await entry_of_kind(work.session, who, address, AddressKind.ALIAS)
+        await _check_alias_target(work.session, entry, target)
+        alias = await work.session.get(Alias, entry.id)
+        assert alias is not None
+        alias.target = target.text
+        work.changed(ObjectKind.ALIAS, Action.CHANGED, entry_address(entry), entry.domain.name)
+        return alias_out(alias)
+
+
+async def _check_alias_target(session, entry: AddressEntry, target) -> None:  # type: ignore[no-untyped-def]
+    if await find_domain(session, target.domain) is None:
+        raise BadRequest("an alias points at a local address; use a forwarder for remote ones")
+    if entry_address(entry) == target.text:
+        raise BadRequest("an alias cannot point at itself")
 
 
 @router.delete("/aliases/{address}", status_code=204)

@@ -85,6 +85,10 @@ class AliasCreate(Strict):
     target: str = Name
 
 
+class AliasUpdate(Strict):
+    target: str = Name
+
+
 class AliasOut(BaseModel):
     address: str
     domain: str
