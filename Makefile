@@ -6,12 +6,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test docs system-deps-run system-deps-test clean
+lint: $(STAMP)
+	$(BIN)/ruff check libs services tests bench
+	$(BIN)/ruff format --check libs services tests bench
+
+.PHONY: run test lint docs system-deps-run system-deps-test clean
 
 run: system-deps-run $(STAMP)
 	$(BIN)/parley up
 
 test: system-deps-test $(STAMP)
+	$(BIN)/ruff check libs services tests bench
 	$(BIN)/python -m pytest
 
 docs: $(STAMP)

@@ -54,10 +54,12 @@ def ensure_self_signed(cert_path: Path, key_path: Path, *, names: Iterable[str] 
 
 def build_certificate(key: ec.EllipticCurvePrivateKey, names: list[str]) -> x509.Certificate:
     """A self-signed server certificate for `names` (DNS names and IP addresses)."""
-    subject = x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Parley"),
-        x509.NameAttribute(NameOID.COMMON_NAME, names[0] if names else "localhost"),
-    ])
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Parley"),
+            x509.NameAttribute(NameOID.COMMON_NAME, names[0] if names else "localhost"),
+        ]
+    )
     now = datetime.now(UTC)
     public_key = key.public_key()
     ski = x509.SubjectKeyIdentifier.from_public_key(public_key)
@@ -77,9 +79,15 @@ def build_certificate(key: ec.EllipticCurvePrivateKey, names: list[str]) -> x509
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=False, crl_sign=False, content_commitment=False,
-                key_encipherment=False, data_encipherment=False, key_agreement=False,
-                encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_cert_sign=False,
+                crl_sign=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -100,8 +108,7 @@ def _general_name(name: str) -> x509.GeneralName:
 def _is_ascii_dns_name(name: str) -> bool:
     labels = name.split(".")
     return name.isascii() and all(
-        0 < len(label) <= 63 and label.replace("-", "").isalnum() and not label.startswith("-")
-        for label in labels
+        0 < len(label) <= 63 and label.replace("-", "").isalnum() and not label.startswith("-") for label in labels
     )
 
 

@@ -13,7 +13,9 @@ app = typer.Typer(
     add_completion=False,
 )
 suite.register(app)
-app.add_typer(admin.app, name="admin", help="Administer domains, accounts, aliases, forwarders, groups (admin REST API client).")
+app.add_typer(
+    admin.app, name="admin", help="Administer domains, accounts, aliases, forwarders, groups (admin REST API client)."
+)
 
 if __name__ == "__main__":
     app()

@@ -34,14 +34,20 @@ class EmbeddedNatsSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PARLEY_NATS_", extra="ignore", frozen=True)
 
-    monitor_port: int = Field(0, ge=0, le=65535, description="HTTP monitoring port of the embedded nats-server (0: off).")
+    monitor_port: int = Field(
+        0, ge=0, le=65535, description="HTTP monitoring port of the embedded nats-server (0: off)."
+    )
     max_payload: str = Field(
         "8MB",
         pattern=r"(?i)^[0-9]+ *([KMG]B?)?$",
         description="Largest message the embedded nats-server accepts (bodies go to the blob store).",
     )
-    server_name: str = Field("parley", description="Server name of the embedded nats-server (shown in its logs and monitoring).")
-    start_timeout: float = Field(10.0, gt=0, description="Seconds to wait for the embedded nats-server to accept connections.")
+    server_name: str = Field(
+        "parley", description="Server name of the embedded nats-server (shown in its logs and monitoring)."
+    )
+    start_timeout: float = Field(
+        10.0, gt=0, description="Seconds to wait for the embedded nats-server to accept connections."
+    )
 
 
 class NatsStartError(RuntimeError):
@@ -136,7 +142,9 @@ def ensure_port_free(listen: Listen) -> None:
         )
 
 
-async def wait_until_listening(listen: Listen, *, exited: asyncio.Future[int] | asyncio.Task[int], timeout: float) -> None:
+async def wait_until_listening(
+    listen: Listen, *, exited: asyncio.Future[int] | asyncio.Task[int], timeout: float
+) -> None:
     """Return once the server accepts connections; raise if it exits or takes too long."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -146,4 +154,6 @@ async def wait_until_listening(listen: Listen, *, exited: asyncio.Future[int] | 
         if await asyncio.to_thread(is_listening, listen, timeout=0.2):
             return
         await asyncio.sleep(0.05)
-    raise NatsStartError(f"nats-server did not accept connections on {listen.host}:{listen.port} within {timeout:.0f} s")
+    raise NatsStartError(
+        f"nats-server did not accept connections on {listen.host}:{listen.port} within {timeout:.0f} s"
+    )

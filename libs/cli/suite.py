@@ -49,14 +49,16 @@ def up(
 ) -> None:
     """Start NATS and the services in the foreground and supervise them (Ctrl-C stops all)."""
     specs = selected(services)
-    plan = _or_fail(lambda: runner.Plan(
-        specs=specs,
-        data_dir=prepare_data_dir(data_dir),
-        suite=SuiteSettings(),  # after prepare_data_dir: it reads the exported PARLEY_DATA_DIR
-        nats=natsd.EmbeddedNatsSettings(),
-        nats_binary=natsd.find_binary(),
-        health_timeout=health_timeout,
-    ))
+    plan = _or_fail(
+        lambda: runner.Plan(
+            specs=specs,
+            data_dir=prepare_data_dir(data_dir),
+            suite=SuiteSettings(),  # after prepare_data_dir: it reads the exported PARLEY_DATA_DIR
+            nats=natsd.EmbeddedNatsSettings(),
+            nats_binary=natsd.find_binary(),
+            health_timeout=health_timeout,
+        )
+    )
     try:
         _or_fail(lambda: prepare(plan))
     except KeyboardInterrupt:  # during migrations: nothing runs yet, nothing to stop
@@ -140,7 +142,9 @@ def ensure_ops_ports_free(specs: list[ServiceSpec], host: str) -> None:
 
 def migrate_services(specs: list[ServiceSpec], suite: SuiteSettings) -> list[str]:
     """Run the migrations of each owning service; one line per service saying what was done."""
-    from libs.db.migrations import upgrade  # alembic is heavy; `status` does not need it
+    from libs.db.migrations import (
+        upgrade,  # alembic is heavy; `status` does not need it
+    )
 
     done = []
     for spec in specs:

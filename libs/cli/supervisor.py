@@ -197,7 +197,10 @@ class Child:
         uptime = asyncio.get_running_loop().time() - self.started_at
         delay = self.backoff.next_delay(uptime)
         _log().warning(
-            "suite.child.exited", child=self.name, uptime=round(uptime, 1), restart_in=delay,
+            "suite.child.exited",
+            child=self.name,
+            uptime=round(uptime, 1),
+            restart_in=delay,
             **exit_description(self.exited.result()),
         )
         self.process, self.exited = None, None

@@ -71,7 +71,9 @@ class Plan:
 
 def configure_console_logging(console: Console, *, level: str, fmt: str) -> None:
     """The supervisor's own events, rendered like the services' and prefixed `parley`."""
-    renderer: Any = structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -99,7 +101,9 @@ def service_env(plan: Plan) -> dict[str, str]:
 def build_children(plan: Plan, console: Console) -> tuple[Child, list[Child]]:
     run_dir = plan.data_dir / "run"
     config = natsd.write_config(listen=plan.listen, nats_dir=plan.data_dir / "nats", settings=plan.nats)
-    nats = Child("nats", natsd.command(plan.nats_binary, config), env=dict(os.environ), console=console, run_dir=run_dir)
+    nats = Child(
+        "nats", natsd.command(plan.nats_binary, config), env=dict(os.environ), console=console, run_dir=run_dir
+    )
     env = service_env(plan)
     services = [
         Child(spec.name, [sys.executable, "-m", spec.module], env=env, console=console, run_dir=run_dir)

@@ -38,7 +38,9 @@ class SuiteSettings(BaseSettings):
     )
     log_level: str = Field("info", description="Minimum log level: debug, info, warning, error.")
     log_format: str = Field("json", description="Log line format: json (one event per line) or console.")
-    bus_timeout: float = Field(5.0, description="Seconds to wait for a reply on the bus before the owner counts as down.")
+    bus_timeout: float = Field(
+        5.0, description="Seconds to wait for a reply on the bus before the owner counts as down."
+    )
     node_name: str = Field("", description="Name of this node in logs and events (defaults to the host name).")
 
     def node(self) -> str:

@@ -8,7 +8,7 @@ front ends send what the client proved and get a verdict back.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from pydantic import Field
 

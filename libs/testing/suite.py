@@ -94,7 +94,11 @@ def start_suite(tmp_path: Path, services: str = "directory") -> RunningSuite:
     with output.open("wb") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "libs.cli.main", "up", "--services", services],
-            env=env, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     suite = RunningSuite(process=process, data_dir=data_dir, env=env, output=output, services=services)
     try:

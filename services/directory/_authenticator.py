@@ -63,8 +63,13 @@ class Authenticator:
             verified, signature = await self._verify(request, account)
         if not verified or account is None:
             self._record_failure(login, client)
-            _log.info("directory.auth.failed", account=login, peer=client, protocol=request.protocol,
-                      mechanism=request.mechanism.value)
+            _log.info(
+                "directory.auth.failed",
+                account=login,
+                peer=client,
+                protocol=request.protocol,
+                mechanism=request.mechanism.value,
+            )
             return AuthReply(ok=False, failure=AuthFailure.INVALID)
         if login:
             self._account_failures.reset(login)
@@ -78,16 +83,22 @@ class Authenticator:
         async with self._sessions() as session:
             account = await _account_for(session, login)
         if account is not None and account.scram_salt and account.scram_iterations:
-            return ScramParamsReply(salt=base64.b64encode(account.scram_salt).decode(), iterations=account.scram_iterations)
+            return ScramParamsReply(
+                salt=base64.b64encode(account.scram_salt).decode(), iterations=account.scram_iterations
+            )
         # A stable decoy, so probing SCRAM does not reveal which accounts exist.
         decoy = hmac.digest(self._secret, f"scram-salt:{login}".encode(), "sha256")[:16]
         return ScramParamsReply(salt=base64.b64encode(decoy).decode(), iterations=self._scram_iterations)
 
     def _throttled(self, login: str, client: str) -> float | None:
-        waits = [w for w in (
-            self._account_failures.retry_after(login) if login else None,
-            self._client_failures.retry_after(client) if client else None,
-        ) if w is not None]
+        waits = [
+            w
+            for w in (
+                self._account_failures.retry_after(login) if login else None,
+                self._client_failures.retry_after(client) if client else None,
+            )
+            if w is not None
+        ]
         return max(waits) if waits else None
 
     def _record_failure(self, login: str, client: str) -> None:
@@ -173,8 +184,15 @@ def _verify_digest(request: AuthRequest, account: Account | None) -> bool:
         return False
     try:
         expected = digest.expected_response(
-            algorithm=fields.algorithm, ha1_hex=ha1, nonce=fields.nonce, method=fields.method, uri=fields.uri,
-            qop=fields.qop, nc=fields.nc, cnonce=fields.cnonce, body_hash=fields.body_hash,
+            algorithm=fields.algorithm,
+            ha1_hex=ha1,
+            nonce=fields.nonce,
+            method=fields.method,
+            uri=fields.uri,
+            qop=fields.qop,
+            nc=fields.nc,
+            cnonce=fields.cnonce,
+            body_hash=fields.body_hash,
         )
     except ValueError as exc:
         raise BadRequest(str(exc)) from None

@@ -66,5 +66,8 @@ async def ensure_first_admin(
             return  # another replica created it first
     if generated:
         write_credentials_file(credentials_file, url=url, user=user.lower(), password=secret)
-    _log.info("directory.admin.bootstrapped", admin=user.lower(),
-              credentials_file=str(credentials_file) if generated else None)
+    _log.info(
+        "directory.admin.bootstrapped",
+        admin=user.lower(),
+        credentials_file=str(credentials_file) if generated else None,
+    )

@@ -19,7 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from libs.contracts.directory import ResolveReply, ResolveStatus
 from services.directory._addresses import Address, InvalidAddress, parse_address
 from services.directory._lookup import entry_address, find_entry
-from services.directory.models import Account, AddressEntry, AddressKind, Alias, Forwarder, Group
+from services.directory.models import (
+    Account,
+    AddressEntry,
+    AddressKind,
+    Alias,
+    Forwarder,
+    Group,
+)
 
 
 @dataclass

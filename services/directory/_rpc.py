@@ -38,7 +38,9 @@ def _timed(operation: str, handler: Callable[[Any], Awaitable[Any]]) -> Callable
 
 
 class DirectoryRpc:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], authenticator: Authenticator, *, max_depth: int) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], authenticator: Authenticator, *, max_depth: int
+    ) -> None:
         self._sessions = sessions
         self._authenticator = authenticator
         self._max_depth = max_depth
@@ -46,11 +48,19 @@ class DirectoryRpc:
     def endpoints(self) -> list[Endpoint]:
         return [
             Endpoint("auth", contract.RPC_AUTH, contract.AuthRequest, _timed("auth", self.auth)),
-            Endpoint("scram_params", contract.RPC_SCRAM_PARAMS, contract.ScramParamsRequest,
-                     _timed("scram_params", self._authenticator.scram_params)),
+            Endpoint(
+                "scram_params",
+                contract.RPC_SCRAM_PARAMS,
+                contract.ScramParamsRequest,
+                _timed("scram_params", self._authenticator.scram_params),
+            ),
             Endpoint("resolve", contract.RPC_RESOLVE, contract.ResolveRequest, _timed("resolve", self.resolve)),
-            Endpoint("account_get", contract.RPC_ACCOUNT_GET, contract.AccountGetRequest,
-                     _timed("account_get", self.account_get)),
+            Endpoint(
+                "account_get",
+                contract.RPC_ACCOUNT_GET,
+                contract.AccountGetRequest,
+                _timed("account_get", self.account_get),
+            ),
         ]
 
     async def auth(self, request: contract.AuthRequest) -> contract.AuthReply:

@@ -13,7 +13,9 @@ from collections.abc import Callable
 
 
 class FailureWindow:
-    def __init__(self, *, limit: int, window: float, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, limit: int, window: float, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.limit = limit
         self.window = window
         self.max_keys = max_keys

@@ -20,14 +20,27 @@ class DirectorySettings(BaseSettings):
     admin_user: str = Field("admin", description="Login of the server administrator created on first start.")
     admin_password: SecretStr | None = Field(
         None,
-        description="Password of that first administrator; empty: generated and written to <data dir>/secrets/admin.json.",
+        description=(
+            "Password of that first administrator; empty: generated and written to <data dir>/secrets/admin.json."
+        ),
     )
     migrate_on_start: bool = Field(True, description="Run the directory's database migrations when the service starts.")
     auth_window: float = Field(300.0, description="Seconds over which failed logins are counted for throttling.")
-    auth_max_failures_account: int = Field(10, description="Failed logins per account within the window before it is throttled.")
-    auth_max_failures_client: int = Field(30, description="Failed logins per client address within the window before it is throttled.")
-    scram_iterations: int = Field(4096, ge=4096, description="PBKDF2 iterations for new SCRAM-SHA-256 keys (RFC 7677: at least 4096).")
-    max_resolve_depth: int = Field(10, ge=1, le=50, description="How deep aliases, forwarders and groups may nest before resolution stops (loop guard).")
+    auth_max_failures_account: int = Field(
+        10, description="Failed logins per account within the window before it is throttled."
+    )
+    auth_max_failures_client: int = Field(
+        30, description="Failed logins per client address within the window before it is throttled."
+    )
+    scram_iterations: int = Field(
+        4096, ge=4096, description="PBKDF2 iterations for new SCRAM-SHA-256 keys (RFC 7677: at least 4096)."
+    )
+    max_resolve_depth: int = Field(
+        10,
+        ge=1,
+        le=50,
+        description="How deep aliases, forwarders and groups may nest before resolution stops (loop guard).",
+    )
 
     def database(self, suite: SuiteSettings) -> str:
         return self.database_url or sqlite_url(suite.resolved_data_dir(), "directory")

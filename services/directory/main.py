@@ -54,8 +54,12 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: DirectorySe
         scram_iterations=settings.scram_iterations,
     )
     rpc = DirectoryRpc(sessions, authenticator, max_depth=settings.max_resolve_depth)
-    await bus.serve(service=SERVICE_NAME, version=version("parley"), endpoints=rpc.endpoints(),
-                    description="Identity: domains, accounts, routing of addresses, credentials")
+    await bus.serve(
+        service=SERVICE_NAME,
+        version=version("parley"),
+        endpoints=rpc.endpoints(),
+        description="Identity: domains, accounts, routing of addresses, credentials",
+    )
     admin_auth = AdminAuthenticator(
         sessions, FailureWindow(limit=settings.auth_max_failures_client, window=settings.auth_window)
     )
@@ -71,11 +75,16 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: DirectorySe
 
     servers = [
         http_server(admin_app, host=suite.bind_host, port=settings.admin_port),
-        http_server(build_ops_app(SERVICE_NAME, {"database": database_ready, "bus": bus_ready}),
-                    host=suite.bind_host, port=settings.ops_port),
+        http_server(
+            build_ops_app(SERVICE_NAME, {"database": database_ready, "bus": bus_ready}),
+            host=suite.bind_host,
+            port=settings.ops_port,
+        ),
     ]
     tasks = [asyncio.create_task(s.serve()) for s in servers]
-    log.info("directory.started", admin_url=admin_url, ops_port=settings.ops_port, database=engine.url.get_backend_name())
+    log.info(
+        "directory.started", admin_url=admin_url, ops_port=settings.ops_port, database=engine.url.get_backend_name()
+    )
     stopper = asyncio.create_task(stop.wait())
     await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
     log.info("directory.stopping")

@@ -13,17 +13,18 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     ForeignKey,
-    BigInteger,
     Integer,
     LargeBinary,
     String,
     Text,
     UniqueConstraint,
 )
-from libs.db import UTCDateTime
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from libs.db import UTCDateTime
 
 
 def utcnow() -> datetime:

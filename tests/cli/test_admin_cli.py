@@ -261,8 +261,19 @@ def test_domain_alias_add_and_remove(api: FakeAdminApi, cli: AdminCli) -> None:
 def test_account_create_with_every_option(api: FakeAdminApi, cli: AdminCli) -> None:
     api.reply("POST", "/accounts", ACCOUNT, status=201)
     cli.ok(
-        "account", "create", "alice@example.org", "--password", "pw", "--real-name", "Alice",
-        "--quota-bytes", "5000", "--quota-messages", "1000", "--domain-admin", "--disabled",
+        "account",
+        "create",
+        "alice@example.org",
+        "--password",
+        "pw",
+        "--real-name",
+        "Alice",
+        "--quota-bytes",
+        "5000",
+        "--quota-messages",
+        "1000",
+        "--domain-admin",
+        "--disabled",
     )
     assert api.last.body == {
         "address": "alice@example.org",
@@ -306,8 +317,15 @@ def test_account_list_pages_and_filters(api: FakeAdminApi, cli: AdminCli) -> Non
 def test_account_set_quota_none_clears_it(api: FakeAdminApi, cli: AdminCli) -> None:
     api.reply("PATCH", "/accounts/alice@example.org", ACCOUNT)
     cli.ok(
-        "account", "set", "alice@example.org",
-        "--quota-bytes", "none", "--quota-messages", "50", "--no-domain-admin", "--enable",
+        "account",
+        "set",
+        "alice@example.org",
+        "--quota-bytes",
+        "none",
+        "--quota-messages",
+        "50",
+        "--no-domain-admin",
+        "--enable",
     )
     assert api.last.body == {"quota_bytes": None, "quota_messages": 50, "domain_admin": False, "enabled": True}
 
@@ -351,8 +369,15 @@ def test_group_create_and_members(api: FakeAdminApi, cli: AdminCli) -> None:
     api.reply("POST", "/groups/team@example.org/members", group)
     api.reply("DELETE", "/groups/team@example.org/members/b@example.org", group)
     cli.ok(
-        "group", "create", "team@example.org",
-        "--real-name", "Team", "--member", "a@example.org", "--member", "b@example.org",
+        "group",
+        "create",
+        "team@example.org",
+        "--real-name",
+        "Team",
+        "--member",
+        "a@example.org",
+        "--member",
+        "b@example.org",
     )
     members = ["a@example.org", "b@example.org"]
     assert api.last.body == {"address": "team@example.org", "real_name": "Team", "members": members}
@@ -643,6 +668,10 @@ def test_error_details_of_unusual_bodies() -> None:
 
 
 def test_alias_set_puts_the_new_target(api: FakeAdminApi, cli: AdminCli) -> None:
-    api.reply("PUT", "/aliases/info@example.org", {"address": "info@example.org", "domain": "example.org", "target": "bob@example.org"})
+    api.reply(
+        "PUT",
+        "/aliases/info@example.org",
+        {"address": "info@example.org", "domain": "example.org", "target": "bob@example.org"},
+    )
     cli.ok("alias", "set", "info@example.org", "bob@example.org")
     assert [(r.method, r.body) for r in api.requests] == [("PUT", {"target": "bob@example.org"})]

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from libs.cli import natsd
-from libs.cli.natsd import EmbeddedNatsSettings, Listen, NatsStartError, listen_address, render_config, write_config
+from libs.cli.natsd import (
+    EmbeddedNatsSettings,
+    Listen,
+    NatsStartError,
+    listen_address,
+    render_config,
+    write_config,
+)
 from libs.testing.ports import free_port
 
 
@@ -81,7 +88,9 @@ def test_generated_config_is_accepted_by_nats_server(tmp_path: Path) -> None:
     nats_dir = tmp_path / 'data dir "quoted" é' / "nats"
     settings = EmbeddedNatsSettings(monitor_port=free_port())
     config = write_config(listen=Listen("127.0.0.1", free_port()), nats_dir=nats_dir, settings=settings)
-    result = subprocess.run([str(natsd.find_binary()), "-c", str(config), "-t"], capture_output=True, text=True, timeout=10)
+    result = subprocess.run(
+        [str(natsd.find_binary()), "-c", str(config), "-t"], capture_output=True, text=True, timeout=10
+    )
     assert result.returncode == 0, result.stderr
 
 

@@ -18,7 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from libs.testing.suite import HEALTHY_WITHIN, STOPPED_WITHIN, RunningSuite, pid_alive, start_suite, stop_suite, wait_for
+from libs.testing.suite import (
+    HEALTHY_WITHIN,
+    STOPPED_WITHIN,
+    RunningSuite,
+    pid_alive,
+    start_suite,
+    stop_suite,
+    wait_for,
+)
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from libs.cli.supervisor import Backoff, Child, Console, LineSplitter, exit_description, prefix_line
+from libs.cli.supervisor import (
+    Backoff,
+    Child,
+    Console,
+    LineSplitter,
+    exit_description,
+    prefix_line,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -67,8 +74,14 @@ def _python(code: str) -> list[str]:
 
 def _child(name: str, code: str, tmp_path: Path, out: io.StringIO, **kwargs: object) -> Child:
     console = Console([name], out)
-    return Child(name, _python(code), env={**os.environ, "PYTHONUNBUFFERED": "1"}, console=console,
-                 run_dir=tmp_path / "run", **kwargs)  # type: ignore[arg-type]
+    return Child(
+        name,
+        _python(code),
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        console=console,
+        run_dir=tmp_path / "run",
+        **kwargs,
+    )  # type: ignore[arg-type]
 
 
 async def _until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
@@ -141,8 +154,14 @@ async def test_stop_during_backoff_does_not_start_the_child_again(tmp_path: Path
 
 
 async def test_a_program_that_cannot_start_is_retried_not_fatal(tmp_path: Path) -> None:
-    child = Child("ghost", [str(tmp_path / "missing")], env=dict(os.environ), console=Console(["ghost"], io.StringIO()),
-                  run_dir=tmp_path / "run", backoff=Backoff(initial=0.05))
+    child = Child(
+        "ghost",
+        [str(tmp_path / "missing")],
+        env=dict(os.environ),
+        console=Console(["ghost"], io.StringIO()),
+        run_dir=tmp_path / "run",
+        backoff=Backoff(initial=0.05),
+    )
     stop, force = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(child.supervise(stop, force))
     await _until(lambda: child.backoff.failures >= 2)

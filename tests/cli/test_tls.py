@@ -30,7 +30,9 @@ def test_names_loopback_and_this_host_for_ten_years(tmp_path: Path) -> None:
     cert = _load(cert_path)
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "localhost" in san.get_values_for_type(x509.DNSName)
-    assert {ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")} <= set(san.get_values_for_type(x509.IPAddress))
+    assert {ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")} <= set(
+        san.get_values_for_type(x509.IPAddress)
+    )
     assert set(default_names()) - {"127.0.0.1", "::1"} <= set(san.get_values_for_type(x509.DNSName))
     assert cert.not_valid_after_utc - datetime.now(UTC) > timedelta(days=3640)
 

@@ -33,9 +33,14 @@ class Directory:
 
 @pytest.fixture(
     scope="module",
-    params=[pytest.param("sqlite", id="sqlite"), pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres)],
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ],
 )
-def directory(request: pytest.FixtureRequest, nats_server: NatsServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Directory]:
+def directory(
+    request: pytest.FixtureRequest, nats_server: NatsServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Directory]:
     data_dir = tmp_path_factory.mktemp("directory")
     if request.param == "sqlite":
         database_url = f"sqlite+aiosqlite:///{data_dir / 'directory.sqlite3'}"

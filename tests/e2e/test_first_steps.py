@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from libs.contracts import directory as contract
 from libs.bus import Bus
+from libs.contracts import directory as contract
 from libs.testing.suite import RunningSuite, start_suite, stop_suite
 
 pytestmark = pytest.mark.timeout(180)
@@ -78,7 +78,10 @@ def test_cli_errors_are_clear(suite: RunningSuite) -> None:
 
 async def test_accounts_made_by_the_cli_log_in_over_the_bus(suite: RunningSuite) -> None:
     assert parley(suite, "admin", "domain", "create", "login.test").returncode == 0
-    assert parley(suite, "admin", "account", "create", "carol@login.test", "--password-stdin", stdin="pa ss\n").returncode == 0
+    assert (
+        parley(suite, "admin", "account", "create", "carol@login.test", "--password-stdin", stdin="pa ss\n").returncode
+        == 0
+    )
     bus = await Bus.open(suite.env["PARLEY_NATS_URL"], name="e2e")
     try:
         reply = await bus.request(

@@ -37,10 +37,15 @@ def test_scram_rejects_wrong_password_and_garbage_proofs() -> None:
     keys = scram.derive_keys("pencil", salt=RFC7677_SALT, iterations=4096)
     wrong, _ = scram.client_proof("pencil2", salt=RFC7677_SALT, iterations=4096, auth_message=RFC7677_AUTH_MESSAGE)
     for proof in (wrong, "not base64!!", "", base64.b64encode(b"short").decode()):
-        assert scram.verify_proof(
-            stored_key=keys.stored_key, server_key=keys.server_key,
-            auth_message=RFC7677_AUTH_MESSAGE, client_proof_b64=proof,
-        ) is None
+        assert (
+            scram.verify_proof(
+                stored_key=keys.stored_key,
+                server_key=keys.server_key,
+                auth_message=RFC7677_AUTH_MESSAGE,
+                client_proof_b64=proof,
+            )
+            is None
+        )
 
 
 # RFC 7616 section 3.9.1: Mufasa / "Circle of Life".
@@ -66,7 +71,14 @@ def test_digest_md5_and_sha256_match_rfc7616_example() -> None:
 def test_digest_rfc2069_style_without_qop() -> None:
     ha1 = digest.ha1("MD5", "alice", "example.test", "pw")
     response = digest.expected_response(
-        algorithm="MD5", ha1_hex=ha1, nonce="n", method="REGISTER", uri="sip:example.test", qop=None, nc=None, cnonce=None
+        algorithm="MD5",
+        ha1_hex=ha1,
+        nonce="n",
+        method="REGISTER",
+        uri="sip:example.test",
+        qop=None,
+        nc=None,
+        cnonce=None,
     )
     assert len(response) == 32
     assert digest.response_matches(response, response.upper())

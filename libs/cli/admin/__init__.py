@@ -12,7 +12,15 @@ from typing import Annotated
 
 import typer
 
-from libs.cli.admin import accounts, admins, aliases, domains, forwarders, groups, resolve
+from libs.cli.admin import (
+    accounts,
+    admins,
+    aliases,
+    domains,
+    forwarders,
+    groups,
+    resolve,
+)
 from libs.cli.admin._client import ReportingGroup
 from libs.cli.admin._credentials import DEFAULT_URL, ConnectionOptions
 

@@ -66,8 +66,7 @@ class ApiError(AdminError):
     def hints(self) -> list[str]:
         if self.status == 401:
             return [
-                "check --user/--password (PARLEY_ADMIN_USER/PARLEY_ADMIN_PASSWORD) "
-                "or <data dir>/secrets/admin.json"
+                "check --user/--password (PARLEY_ADMIN_USER/PARLEY_ADMIN_PASSWORD) or <data dir>/secrets/admin.json"
             ]
         return []
 

@@ -51,7 +51,7 @@ def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column]) -
     grid = [[header.upper() for header, _ in columns]]
     grid += [[_cell(row, source) for _, source in columns] for row in rows]
     widths = [max(len(line[i]) for line in grid) for i in range(len(columns))]
-    return ["  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip() for line in grid]
+    return ["  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip() for line in grid]
 
 
 def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], *, empty: str) -> None:

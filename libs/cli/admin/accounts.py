@@ -8,7 +8,12 @@ import typer
 
 from libs.cli.admin import account_settings
 from libs.cli.admin._client import open_client, resource
-from libs.cli.admin._input import PasswordOption, PasswordStdinFlag, obtain_password, parse_quota
+from libs.cli.admin._input import (
+    PasswordOption,
+    PasswordStdinFlag,
+    obtain_password,
+    parse_quota,
+)
 from libs.cli.admin._output import JsonFlag, done, emit, print_fields, print_table
 
 app = typer.Typer(

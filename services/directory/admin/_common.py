@@ -8,7 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.contracts.errors import BadRequest, Conflict, NotFound
-from services.directory._addresses import Address, InvalidAddress, normalize_domain, parse_address
+from services.directory._addresses import (
+    Address,
+    InvalidAddress,
+    normalize_domain,
+    parse_address,
+)
 from services.directory._lookup import find_domain, get_domain_or_raise
 from services.directory.admin.principal import Principal
 from services.directory.models import AddressEntry, Domain

@@ -12,10 +12,22 @@ from libs.contracts.directory import Action, ObjectKind
 from libs.contracts.errors import BadRequest
 from services.directory._credentials import credential_columns_async
 from services.directory._lookup import entry_address
-from services.directory.admin._common import address_or_400, merge_document, claim_name, entry_of_kind, owning_domain, scoped_domain
+from services.directory.admin._common import (
+    address_or_400,
+    claim_name,
+    entry_of_kind,
+    merge_document,
+    owning_domain,
+    scoped_domain,
+)
 from services.directory.admin.context import AdminContext, context, principal
 from services.directory.admin.principal import Principal
-from services.directory.admin.schemas import AccountCreate, AccountOut, AccountUpdate, PasswordSet
+from services.directory.admin.schemas import (
+    AccountCreate,
+    AccountOut,
+    AccountUpdate,
+    PasswordSet,
+)
 from services.directory.models import Account, AddressEntry, AddressKind, utcnow
 
 router = APIRouter(prefix="/accounts", tags=["accounts"])
@@ -101,7 +113,9 @@ async def create_account(
 
 
 @router.get("/{address}", response_model=AccountOut)
-async def show_account(address: str, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)) -> AccountOut:
+async def show_account(
+    address: str, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)
+) -> AccountOut:
     async with ctx.uow() as work:
         return account_out(await _account(work, who, address))
 
@@ -125,7 +139,9 @@ async def update_account(
 
 
 @router.delete("/{address}", status_code=204)
-async def delete_account(address: str, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)) -> Response:
+async def delete_account(
+    address: str, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)
+) -> Response:
     async with ctx.uow() as work:
         account = await _account(work, who, address)
         name, domain = entry_address(account.entry), account.entry.domain.name
@@ -155,7 +171,9 @@ async def set_password(
 
 
 @router.get("/{address}/settings")
-async def get_settings(address: str, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)) -> dict[str, Any]:
+async def get_settings(
+    address: str, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)
+) -> dict[str, Any]:
     async with ctx.uow() as work:
         return (await _account(work, who, address)).settings or {}
 

@@ -34,7 +34,9 @@ async def list_admins(ctx: AdminContext = Depends(context), who: Principal = Dep
 
 
 @router.post("", response_model=AdminOut, status_code=201)
-async def create_admin(body: AdminCreate, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)) -> AdminOut:
+async def create_admin(
+    body: AdminCreate, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)
+) -> AdminOut:
     who.require_server_admin()
     name = body.name.lower()
     hashed = await asyncio.to_thread(passwords.hash_password, body.password)
@@ -49,7 +51,9 @@ async def create_admin(body: AdminCreate, ctx: AdminContext = Depends(context), 
 
 
 @router.delete("/{name}", status_code=204)
-async def delete_admin(name: str, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)) -> Response:
+async def delete_admin(
+    name: str, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)
+) -> Response:
     who.require_server_admin()
     async with ctx.uow() as work:
         admin = await _admin(work, name)

@@ -7,11 +7,16 @@ from sqlalchemy import func, select
 
 from libs.contracts.directory import Action, ObjectKind
 from libs.contracts.errors import Conflict, NotFound
+from services.directory._lookup import find_domain, get_domain_or_raise
 from services.directory.admin._common import domain_name_or_400, merge_document
 from services.directory.admin.context import AdminContext, context, principal
 from services.directory.admin.principal import Principal
-from services.directory.admin.schemas import DomainAliasCreate, DomainCreate, DomainOut, DomainUpdate
-from services.directory._lookup import find_domain, get_domain_or_raise
+from services.directory.admin.schemas import (
+    DomainAliasCreate,
+    DomainCreate,
+    DomainOut,
+    DomainUpdate,
+)
 from services.directory.models import AddressEntry, Domain, DomainAlias
 
 router = APIRouter(prefix="/domains", tags=["domains"])
@@ -60,7 +65,9 @@ async def create_domain(
 
 
 @router.get("/{name}", response_model=DomainOut)
-async def show_domain(name: str, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)) -> DomainOut:
+async def show_domain(
+    name: str, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)
+) -> DomainOut:
     async with ctx.uow() as work:
         domain = await get_domain_or_raise(work.session, domain_name_or_400(name))
         who.require_domain(domain.name)

@@ -35,7 +35,14 @@ from services.directory.admin.schemas import (
     GroupUpdate,
     MemberAdd,
 )
-from services.directory.models import AddressEntry, AddressKind, Alias, Forwarder, Group, GroupMember
+from services.directory.models import (
+    AddressEntry,
+    AddressKind,
+    Alias,
+    Forwarder,
+    Group,
+    GroupMember,
+)
 
 router = APIRouter(tags=["aliases, forwarders, groups"])
 
@@ -48,7 +55,9 @@ async def _listed(work, who: Principal, domain: str | None, model):  # type: ign
     return list(await work.session.scalars(query.order_by(AddressEntry.domain_id, AddressEntry.local)))
 
 
-async def _delete_entry(ctx: AdminContext, who: Principal, address: str, kind: str, object_kind: ObjectKind) -> Response:
+async def _delete_entry(
+    ctx: AdminContext, who: Principal, address: str, kind: str, object_kind: ObjectKind
+) -> Response:
     async with ctx.uow() as work:
         entry = await entry_of_kind(work.session, who, address, kind)
         name, domain = entry_address(entry), entry.domain.name
@@ -65,13 +74,17 @@ def alias_out(alias: Alias) -> AliasOut:
 
 
 @router.get("/aliases", response_model=list[AliasOut])
-async def list_aliases(domain: str | None = None, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)) -> list[AliasOut]:
+async def list_aliases(
+    domain: str | None = None, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)
+) -> list[AliasOut]:
     async with ctx.uow() as work:
         return [alias_out(a) for a in await _listed(work, who, domain, Alias)]
 
 
 @router.post("/aliases", response_model=AliasOut, status_code=201)
-async def create_alias(body: AliasCreate, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)) -> AliasOut:
+async def create_alias(
+    body: AliasCreate, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)
+) -> AliasOut:
     address = address_or_400(body.address)
     target = address_or_400(body.target)
     async with ctx.uow() as work:
@@ -86,7 +99,9 @@ async def create_alias(body: AliasCreate, ctx: AdminContext = Depends(context), 
 
 
 @router.get("/aliases/{address}", response_model=AliasOut)
-async def show_alias(address: str, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)) -> AliasOut:
+async def show_alias(
+    address: str, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)
+) -> AliasOut:
     async with ctx.uow() as work:
         entry = await entry_of_kind(work.session, who, address, AddressKind.ALIAS)
         alias = await work.session.get(Alias, entry.id)
@@ -94,7 +109,9 @@ async def show_alias(address: str, ctx: AdminContext = Depends(context), who: Pr
 
 
 @router.put("/aliases/{address}", response_model=AliasOut)
-async def update_alias(address: str, body: AliasUpdate, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)) -> AliasOut:
+async def update_alias(
+    address: str, body: AliasUpdate, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)
+) -> AliasOut:
     target = address_or_400(body.target)
     async with ctx.uow() as work:
         entry = await entry_of_kind(work.session, who, address, AddressKind.ALIAS)
@@ -114,7 +131,9 @@ async def _check_alias_target(session, entry: AddressEntry, target) -> None:  # 
 
 
 @router.delete("/aliases/{address}", status_code=204)
-async def delete_alias(address: str, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)) -> Response:
+async def delete_alias(
+    address: str, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)
+) -> Response:
     return await _delete_entry(ctx, who, address, AddressKind.ALIAS, ObjectKind.ALIAS)
 
 
@@ -127,13 +146,17 @@ def forwarder_out(forwarder: Forwarder) -> ForwarderOut:
 
 
 @router.get("/forwarders", response_model=list[ForwarderOut])
-async def list_forwarders(domain: str | None = None, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)) -> list[ForwarderOut]:
+async def list_forwarders(
+    domain: str | None = None, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)
+) -> list[ForwarderOut]:
     async with ctx.uow() as work:
         return [forwarder_out(f) for f in await _listed(work, who, domain, Forwarder)]
 
 
 @router.post("/forwarders", response_model=ForwarderOut, status_code=201)
-async def create_forwarder(body: ForwarderCreate, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)) -> ForwarderOut:
+async def create_forwarder(
+    body: ForwarderCreate, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)
+) -> ForwarderOut:
     address = address_or_400(body.address)
     targets = canonical_targets(body.targets)
     async with ctx.uow() as work:
@@ -147,7 +170,9 @@ async def create_forwarder(body: ForwarderCreate, ctx: AdminContext = Depends(co
 
 
 @router.get("/forwarders/{address}", response_model=ForwarderOut)
-async def show_forwarder(address: str, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)) -> ForwarderOut:
+async def show_forwarder(
+    address: str, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)
+) -> ForwarderOut:
     async with ctx.uow() as work:
         entry = await entry_of_kind(work.session, who, address, AddressKind.FORWARDER)
         return forwarder_out(await work.session.get(Forwarder, entry.id))  # type: ignore[arg-type]
@@ -168,7 +193,9 @@ async def update_forwarder(
 
 
 @router.delete("/forwarders/{address}", status_code=204)
-async def delete_forwarder(address: str, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)) -> Response:
+async def delete_forwarder(
+    address: str, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)
+) -> Response:
     return await _delete_entry(ctx, who, address, AddressKind.FORWARDER, ObjectKind.FORWARDER)
 
 
@@ -193,13 +220,17 @@ async def _group(work, who: Principal, address: str) -> Group:  # type: ignore[n
 
 
 @router.get("/groups", response_model=list[GroupOut])
-async def list_groups(domain: str | None = None, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)) -> list[GroupOut]:
+async def list_groups(
+    domain: str | None = None, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)
+) -> list[GroupOut]:
     async with ctx.uow() as work:
         return [group_out(g) for g in await _listed(work, who, domain, Group)]
 
 
 @router.post("/groups", response_model=GroupOut, status_code=201)
-async def create_group(body: GroupCreate, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)) -> GroupOut:
+async def create_group(
+    body: GroupCreate, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)
+) -> GroupOut:
     address = address_or_400(body.address)
     members = canonical_targets(body.members)
     async with ctx.uow() as work:
@@ -216,13 +247,17 @@ async def create_group(body: GroupCreate, ctx: AdminContext = Depends(context), 
 
 
 @router.get("/groups/{address}", response_model=GroupOut)
-async def show_group(address: str, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)) -> GroupOut:
+async def show_group(
+    address: str, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)
+) -> GroupOut:
     async with ctx.uow() as work:
         return group_out(await _group(work, who, address))
 
 
 @router.patch("/groups/{address}", response_model=GroupOut)
-async def update_group(address: str, body: GroupUpdate, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)) -> GroupOut:
+async def update_group(
+    address: str, body: GroupUpdate, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)
+) -> GroupOut:
     async with ctx.uow() as work:
         group = await _group(work, who, address)
         if body.real_name is not None:
@@ -232,12 +267,16 @@ async def update_group(address: str, body: GroupUpdate, ctx: AdminContext = Depe
 
 
 @router.delete("/groups/{address}", status_code=204)
-async def delete_group(address: str, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)) -> Response:
+async def delete_group(
+    address: str, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)
+) -> Response:
     return await _delete_entry(ctx, who, address, AddressKind.GROUP, ObjectKind.GROUP)
 
 
 @router.post("/groups/{address}/members", response_model=GroupOut)
-async def add_member(address: str, body: MemberAdd, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)) -> GroupOut:
+async def add_member(
+    address: str, body: MemberAdd, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)
+) -> GroupOut:
     member = address_or_400(body.address).text
     async with ctx.uow() as work:
         group = await _group(work, who, address)
@@ -252,7 +291,9 @@ async def add_member(address: str, body: MemberAdd, ctx: AdminContext = Depends(
 
 
 @router.delete("/groups/{address}/members/{member}", response_model=GroupOut)
-async def remove_member(address: str, member: str, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)) -> GroupOut:
+async def remove_member(
+    address: str, member: str, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)
+) -> GroupOut:
     member_text = address_or_400(member).text
     async with ctx.uow() as work:
         group = await _group(work, who, address)

@@ -98,13 +98,21 @@ def test_aliases_forwarders_groups(directory: Directory) -> None:
         assert alias.status_code == 201 and alias.json()["target"] == f"alice@{domain}"
         assert c.post("/aliases", json={"address": f"r@{domain}", "target": "x@remote.test"}).status_code == 400
         c.post("/accounts", json={"address": f"alice2@{domain}"})
-        assert c.put(f"/aliases/ali@{domain}", json={"target": f"alice2@{domain}"}).json()["target"] == f"alice2@{domain}"
+        assert (
+            c.put(f"/aliases/ali@{domain}", json={"target": f"alice2@{domain}"}).json()["target"] == f"alice2@{domain}"
+        )
         assert c.put(f"/aliases/ali@{domain}", json={"target": f"ali@{domain}"}).status_code == 400
         assert c.put(f"/aliases/ali@{domain}", json={"target": f"alice@{domain}"}).status_code == 200
-        fwd = c.post("/forwarders", json={"address": f"out@{domain}", "targets": ["Bob@Remote.test", "bob@remote.test"]})
+        fwd = c.post(
+            "/forwarders", json={"address": f"out@{domain}", "targets": ["Bob@Remote.test", "bob@remote.test"]}
+        )
         assert fwd.json()["targets"] == ["bob@remote.test"]
-        assert c.put(f"/forwarders/out@{domain}", json={"targets": ["c@remote.test"]}).json()["targets"] == ["c@remote.test"]
-        group = c.post("/groups", json={"address": f"team@{domain}", "members": [f"alice@{domain}"], "real_name": "Team"})
+        assert c.put(f"/forwarders/out@{domain}", json={"targets": ["c@remote.test"]}).json()["targets"] == [
+            "c@remote.test"
+        ]
+        group = c.post(
+            "/groups", json={"address": f"team@{domain}", "members": [f"alice@{domain}"], "real_name": "Team"}
+        )
         assert group.status_code == 201
         assert c.post(f"/groups/team@{domain}/members", json={"address": "ext@remote.test"}).json()["members"] == [
             f"alice@{domain}",

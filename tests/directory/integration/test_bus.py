@@ -32,14 +32,23 @@ def domain(directory: Directory) -> str:
     with directory.client() as c:
         for path, body in (
             ("/domains", {"name": name, "aliases": [f"alias-{name}"]}),
-            ("/accounts", {"address": f"alice@{name}", "password": "s3cret", "quota_bytes": 5000,
-                           "settings": {"sent_copy": True}}),
+            (
+                "/accounts",
+                {
+                    "address": f"alice@{name}",
+                    "password": "s3cret",
+                    "quota_bytes": 5000,
+                    "settings": {"sent_copy": True},
+                },
+            ),
             ("/accounts", {"address": f"bob@{name}", "password": "bobpw"}),
             ("/accounts", {"address": f"gone@{name}", "password": "gonepw", "enabled": False}),
             ("/aliases", {"address": f"al@{name}", "target": f"alice@{name}"}),
             ("/forwarders", {"address": f"fwd@{name}", "targets": [f"bob@{name}", "x@remote.test"]}),
-            ("/groups", {"address": f"team@{name}", "members": [f"al@{name}", f"fwd@{name}", f"gone@{name}",
-                                                               f"loop@{name}"]}),
+            (
+                "/groups",
+                {"address": f"team@{name}", "members": [f"al@{name}", f"fwd@{name}", f"gone@{name}", f"loop@{name}"]},
+            ),
             ("/aliases", {"address": f"loop@{name}", "target": f"team@{name}"}),
         ):
             reply = c.post(path, json=body)
@@ -87,7 +96,9 @@ async def test_plain_auth(bus: Bus, domain: str) -> None:
 async def test_failed_logins_are_throttled_per_account(bus: Bus, domain: str) -> None:
     # The fixture's service allows 5 failures per account per window.
     for _ in range(5):
-        assert (await auth(bus, mechanism="PLAIN", username=f"bob@{domain}", password="guess")).failure is contract.AuthFailure.INVALID
+        assert (
+            await auth(bus, mechanism="PLAIN", username=f"bob@{domain}", password="guess")
+        ).failure is contract.AuthFailure.INVALID
     throttled = await auth(bus, mechanism="PLAIN", username=f"bob@{domain}", password="bobpw")
     assert throttled.failure is contract.AuthFailure.THROTTLED and throttled.retry_after and throttled.retry_after > 0
     # Another account is not affected.
@@ -100,19 +111,31 @@ async def test_scram_sha256_exchange(bus: Bus, domain: str) -> None:
     )
     salt = base64.b64decode(params.salt)
     auth_message = f"n=alice@{domain},r=abc,r=abcdef,s={params.salt},i={params.iterations},c=biws,r=abcdef"
-    proof, server_signature = scram.client_proof("s3cret", salt=salt, iterations=params.iterations, auth_message=auth_message)
-    reply = await auth(bus, mechanism="SCRAM-SHA-256", username=f"alice@{domain}",
-                       scram={"auth_message": auth_message, "client_proof": proof})
+    proof, server_signature = scram.client_proof(
+        "s3cret", salt=salt, iterations=params.iterations, auth_message=auth_message
+    )
+    reply = await auth(
+        bus,
+        mechanism="SCRAM-SHA-256",
+        username=f"alice@{domain}",
+        scram={"auth_message": auth_message, "client_proof": proof},
+    )
     assert reply.ok and reply.server_signature == server_signature
     wrong, _ = scram.client_proof("nope", salt=salt, iterations=params.iterations, auth_message=auth_message)
-    reply = await auth(bus, mechanism="SCRAM-SHA-256", username=f"alice@{domain}",
-                       scram={"auth_message": auth_message, "client_proof": wrong})
+    reply = await auth(
+        bus,
+        mechanism="SCRAM-SHA-256",
+        username=f"alice@{domain}",
+        scram={"auth_message": auth_message, "client_proof": wrong},
+    )
     assert not reply.ok and reply.server_signature is None
 
 
 async def test_scram_params_do_not_reveal_unknown_users(bus: Bus, domain: str) -> None:
     async def params(user: str) -> contract.ScramParamsReply:
-        return await bus.request(contract.RPC_SCRAM_PARAMS, contract.ScramParamsRequest(username=user), contract.ScramParamsReply)
+        return await bus.request(
+            contract.RPC_SCRAM_PARAMS, contract.ScramParamsRequest(username=user), contract.ScramParamsReply
+        )
 
     first, again = await params(f"ghost@{domain}"), await params(f"ghost@{domain}")
     assert first == again and len(base64.b64decode(first.salt)) == 16
@@ -126,30 +149,50 @@ async def test_sip_digest(bus: Bus, domain: str, algorithm: str, by_address: boo
     fields = dict(nonce="abc123", method="REGISTER", uri=f"sip:{domain}", qop="auth", nc="00000001", cnonce="xyz")
     ha1 = digest.ha1(algorithm, username, domain, "s3cret")
     response = digest.expected_response(algorithm=algorithm, ha1_hex=ha1, **fields)
-    good = await auth(bus, mechanism="DIGEST", username=username,
-                      digest={"realm": domain, "algorithm": algorithm, "response": response, **fields})
+    good = await auth(
+        bus,
+        mechanism="DIGEST",
+        username=username,
+        digest={"realm": domain, "algorithm": algorithm, "response": response, **fields},
+    )
     assert good.ok and good.account == f"alice@{domain}"
-    wrong_realm = await auth(bus, mechanism="DIGEST", username=username,
-                             digest={"realm": f"alias-{domain}", "algorithm": algorithm, "response": response, **fields})
+    wrong_realm = await auth(
+        bus,
+        mechanism="DIGEST",
+        username=username,
+        digest={"realm": f"alias-{domain}", "algorithm": algorithm, "response": response, **fields},
+    )
     assert not wrong_realm.ok
-    bad = await auth(bus, mechanism="DIGEST", username=username,
-                     digest={"realm": domain, "algorithm": algorithm, "response": "0" * len(response), **fields})
+    bad = await auth(
+        bus,
+        mechanism="DIGEST",
+        username=username,
+        digest={"realm": domain, "algorithm": algorithm, "response": "0" * len(response), **fields},
+    )
     assert not bad.ok
 
 
 async def test_account_get(bus: Bus, domain: str) -> None:
-    info = await bus.request(contract.RPC_ACCOUNT_GET, contract.AccountGetRequest(address=f"ALICE@alias-{domain}"),
-                             contract.AccountInfo)
+    info = await bus.request(
+        contract.RPC_ACCOUNT_GET, contract.AccountGetRequest(address=f"ALICE@alias-{domain}"), contract.AccountInfo
+    )
     assert info.address == f"alice@{domain}" and info.quota_bytes == 5000 and info.settings == {"sent_copy": True}
     with pytest.raises(NotFound):
-        await bus.request(contract.RPC_ACCOUNT_GET, contract.AccountGetRequest(address=f"nobody@{domain}"), contract.AccountInfo)
+        await bus.request(
+            contract.RPC_ACCOUNT_GET, contract.AccountGetRequest(address=f"nobody@{domain}"), contract.AccountInfo
+        )
     with pytest.raises(BadRequest):
         await bus.request(contract.RPC_ACCOUNT_GET, contract.AccountGetRequest(address="junk"), contract.AccountInfo)
 
 
 async def test_malformed_requests_get_bad_request(bus: Bus, directory: Directory) -> None:
-    for payload in (b"", b"\xff\x00junk", b"{}", json.dumps({"mechanism": "KERBEROS", "username": "x"}).encode(),
-                    json.dumps({"mechanism": "PLAIN", "username": "x" * 5000}).encode()):
+    for payload in (
+        b"",
+        b"\xff\x00junk",
+        b"{}",
+        json.dumps({"mechanism": "KERBEROS", "username": "x"}).encode(),
+        json.dumps({"mechanism": "PLAIN", "username": "x" * 5000}).encode(),
+    ):
         msg = await bus.nc.request(contract.RPC_AUTH, payload, timeout=5)
         assert msg.headers and msg.headers.get("Nats-Service-Error-Code") == "bad_request", payload
     # PLAIN without a password is a client mistake, not an internal error.
@@ -159,6 +202,7 @@ async def test_malformed_requests_get_bad_request(bus: Bus, directory: Directory
 
 async def test_changes_are_published_as_events(bus: Bus, directory: Directory) -> None:
     seen: list[contract.DirectoryChanged] = []
+
     async def collect(msg) -> None:  # type: ignore[no-untyped-def]
         seen.append(contract.DirectoryChanged.model_validate_json(msg.data))
 
