@@ -6,10 +6,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-lint: $(STAMP)
-	$(BIN)/ruff check libs services tests bench
-	$(BIN)/ruff format --check libs services tests bench
-
 .PHONY: run test lint docs system-deps-run system-deps-test clean
 
 run: system-deps-run $(STAMP)
@@ -18,6 +14,10 @@ run: system-deps-run $(STAMP)
 test: system-deps-test $(STAMP)
 	$(BIN)/ruff check libs services tests bench
 	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check libs services tests bench
+	$(BIN)/ruff format --check libs services tests bench
 
 docs: $(STAMP)
 	$(BIN)/python -m libs.config.doc
