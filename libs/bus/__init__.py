@@ -46,7 +46,12 @@ _log = get_logger()
 async def connect(url: str, *, name: str, connect_timeout: float = 5.0) -> Client:
     """Connect with reconnect forever; the first connect must succeed within the timeout."""
 
+    client: list[Client] = []
+
     async def on_disconnect() -> None:
+        # A drain or close of our own also disconnects; only an unplanned loss is worth a warning.
+        if client and (client[0].is_draining or client[0].is_closed):
+            return
         _log.warning("bus.disconnected")
 
     async def on_reconnect() -> None:
@@ -55,7 +60,7 @@ async def connect(url: str, *, name: str, connect_timeout: float = 5.0) -> Clien
     async def on_error(exc: Exception) -> None:
         _log.warning("bus.error", error=repr(exc))
 
-    return await nats.connect(
+    nc = await nats.connect(
         servers=[u.strip() for u in url.split(",") if u.strip()],
         name=name,
         connect_timeout=connect_timeout,
@@ -66,6 +71,8 @@ async def connect(url: str, *, name: str, connect_timeout: float = 5.0) -> Clien
         reconnected_cb=on_reconnect,
         error_cb=on_error,
     )
+    client.append(nc)
+    return nc
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,116 @@
+"""The directory as a farm: replicas share one database and one queue group,
+survive a NATS restart, and the rest keep answering when one is killed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from libs.bus import Bus
+from libs.contracts import directory as contract
+from libs.testing.ports import free_ports
+from libs.testing.services import ServiceProcess
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def directory_process(data_dir: Path, nats_url: str, database_url: str) -> ServiceProcess:
+    admin_port, ops_port = free_ports(2)
+    return ServiceProcess(
+        "directory",
+        env={
+            "PARLEY_DATA_DIR": str(data_dir),
+            "PARLEY_NATS_URL": nats_url,
+            "PARLEY_DIRECTORY_DATABASE_URL": database_url,
+            "PARLEY_DIRECTORY_ADMIN_PORT": str(admin_port),
+            "PARLEY_DIRECTORY_OPS_PORT": str(ops_port),
+            "PARLEY_DIRECTORY_ADMIN_PASSWORD": "farm-admin",
+        },
+        ops_port=ops_port,
+        data_dir=data_dir,
+    )
+
+
+def admin_port(process: ServiceProcess) -> str:
+    return process.env["PARLEY_DIRECTORY_ADMIN_PORT"]
+
+
+async def resolve_many(bus: Bus, address: str, count: int) -> set[contract.ResolveStatus]:
+    replies = await asyncio.gather(
+        *(
+            bus.request(contract.RPC_RESOLVE, contract.ResolveRequest(address=address), contract.ResolveReply)
+            for _ in range(count)
+        )
+    )
+    return {r.status for r in replies}
+
+
+async def test_replicas_on_postgresql_share_state_and_survive_a_kill(postgres, nats_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    database_url = postgres.create_database(f"t_{uuid.uuid4().hex[:16]}")
+    first = directory_process(tmp_path / "a", nats_server.url, database_url).start()
+    second = directory_process(tmp_path / "b", nats_server.url, database_url).start()
+    bus = await Bus.open(nats_server.url, name="farm-test", timeout=5)
+    try:
+        # Written through one replica's admin API ...
+        with httpx.Client(base_url=f"http://127.0.0.1:{admin_port(first)}/api/v1", auth=("admin", "farm-admin")) as c:
+            assert c.post("/domains", json={"name": "farm.test"}).status_code == 201
+            assert c.post("/accounts", json={"address": "a@farm.test", "password": "pw"}).status_code == 201
+        # ... read through the other's.
+        with httpx.Client(base_url=f"http://127.0.0.1:{admin_port(second)}/api/v1", auth=("admin", "farm-admin")) as c:
+            assert c.get("/accounts/a@farm.test").status_code == 200
+        # Both answer the queue group; the micro service lists two instances.
+        assert await resolve_many(bus, "a@farm.test", 50) == {contract.ResolveStatus.LOCAL}
+        pings = await _ping_all(bus)
+        assert len(pings) == 2
+        first.kill()
+        assert await resolve_many(bus, "a@farm.test", 50) == {contract.ResolveStatus.LOCAL}
+    finally:
+        await bus.close()
+        first.stop()
+        second.stop()
+
+
+async def _ping_all(bus: Bus) -> list[dict[str, object]]:
+    inbox = bus.nc.new_inbox()
+    replies: list[dict[str, object]] = []
+
+    async def collect(msg) -> None:  # type: ignore[no-untyped-def]
+        replies.append(json.loads(msg.data))
+
+    sub = await bus.nc.subscribe(inbox, cb=collect)
+    await bus.nc.publish("$SRV.PING.directory", b"", reply=inbox)
+    await asyncio.sleep(0.5)
+    await sub.unsubscribe()
+    return replies
+
+
+async def test_directory_reconnects_after_a_nats_restart(nats_server_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    nats = nats_server_factory()
+    process = directory_process(tmp_path, nats.url, f"sqlite+aiosqlite:///{tmp_path / 'd.sqlite3'}").start()
+    try:
+        nats.stop()
+        await asyncio.sleep(1)
+        nats.start()
+        bus = await Bus.open(nats.url, name="restart-test", timeout=2)
+        try:
+            for _ in range(50):  # the service reconnects within its reconnect wait
+                try:
+                    reply = await bus.request(
+                        contract.RPC_RESOLVE, contract.ResolveRequest(address="x@nowhere.test"), contract.ResolveReply
+                    )
+                    break
+                except Exception:
+                    await asyncio.sleep(0.2)
+            else:
+                raise AssertionError("the directory did not come back on the bus after NATS restarted")
+            assert reply.status is contract.ResolveStatus.REMOTE
+        finally:
+            await bus.close()
+        assert httpx.get(f"http://127.0.0.1:{process.ops_port}/readyz").json()["ready"] is True
+    finally:
+        process.stop()
