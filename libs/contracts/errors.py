@@ -52,9 +52,51 @@ class Unavailable(ServiceError):
     http_status = 503
 
 
+# Storage refusals that protocols answer with their own codes (IMAP [TRYCREATE],
+# [OVERQUOTA]; SMTP 452/552), so they need to survive the trip over the bus.
+
+
+class MailboxNotFound(NotFound):
+    code = "no_such_mailbox"
+
+
+class MailboxExists(Conflict):
+    code = "mailbox_exists"
+
+
+class InvalidName(BadRequest):
+    code = "invalid_name"
+
+
+class OverQuota(ServiceError):
+    code = "over_quota"
+    http_status = 507
+
+
+class BlobMissing(ServiceError):
+    """The blob a request names is not in the blob store (yet, or any more)."""
+
+    code = "no_such_blob"
+    http_status = 409
+
+
 ERRORS_BY_CODE: dict[str, type[ServiceError]] = {
     cls.code: cls
-    for cls in (ServiceError, BadRequest, Unauthorized, Forbidden, NotFound, Conflict, TooManyRequests, Unavailable)
+    for cls in (
+        ServiceError,
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        TooManyRequests,
+        Unavailable,
+        MailboxNotFound,
+        MailboxExists,
+        InvalidName,
+        OverQuota,
+        BlobMissing,
+    )
 }
 
 

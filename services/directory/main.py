@@ -15,6 +15,7 @@ from libs.config import SuiteSettings
 from libs.contracts.directory import SERVICE_NAME
 from libs.db import create_engine, session_factory
 from libs.db.migrations import upgrade_async
+from libs.db.unit_of_work import UnitOfWork
 from libs.log import configure_logging, get_logger
 from libs.ops import build_ops_app, http_server
 from libs.ops.runner import run
@@ -22,7 +23,6 @@ from services.directory._authenticator import Authenticator
 from services.directory._bootstrap import ensure_first_admin, server_secret
 from services.directory._rpc import DirectoryRpc
 from services.directory._throttle import FailureWindow
-from services.directory._unit_of_work import UnitOfWork
 from services.directory.admin.app import build_admin_app
 from services.directory.admin.context import AdminContext
 from services.directory.admin.principal import AdminAuthenticator

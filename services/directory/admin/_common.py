@@ -7,7 +7,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from libs.contracts.directory import Action, DirectoryChanged, ObjectKind
 from libs.contracts.errors import BadRequest, Conflict, NotFound
+from libs.db.unit_of_work import Work
 from services.directory._addresses import (
     Address,
     InvalidAddress,
@@ -96,3 +98,8 @@ def merge_document(current: dict[str, Any], changes: dict[str, Any]) -> dict[str
         else:
             merged[key] = value
     return merged
+
+
+def changed(work: Work, kind: ObjectKind, action: Action, name: str, domain: str = "") -> None:
+    """Announce a directory change once the transaction commits."""
+    work.publish(DirectoryChanged(kind=kind, action=action, name=name, domain=domain))

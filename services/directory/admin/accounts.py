@@ -14,6 +14,7 @@ from services.directory._credentials import credential_columns_async
 from services.directory._lookup import entry_address
 from services.directory.admin._common import (
     address_or_400,
+    changed,
     claim_name,
     entry_of_kind,
     merge_document,
@@ -108,7 +109,7 @@ async def create_account(
                 setattr(account, key, value)
         work.session.add(account)
         await work.session.flush()
-        work.changed(ObjectKind.ACCOUNT, Action.CREATED, entry_address(entry), domain.name)
+        changed(work, ObjectKind.ACCOUNT, Action.CREATED, entry_address(entry), domain.name)
         return account_out(account)
 
 
@@ -146,7 +147,7 @@ async def delete_account(
         account = await _account(work, who, address)
         name, domain = entry_address(account.entry), account.entry.domain.name
         await work.session.delete(account.entry)
-        work.changed(ObjectKind.ACCOUNT, Action.DELETED, name, domain)
+        changed(work, ObjectKind.ACCOUNT, Action.DELETED, name, domain)
     ctx.admin_auth.forget()
     return Response(status_code=204)
 
@@ -211,4 +212,4 @@ async def merge_settings(
 
 def _mark_changed(work, account: Account) -> None:  # type: ignore[no-untyped-def]
     account.entry.updated_at = utcnow()
-    work.changed(ObjectKind.ACCOUNT, Action.CHANGED, entry_address(account.entry), account.entry.domain.name)
+    changed(work, ObjectKind.ACCOUNT, Action.CHANGED, entry_address(account.entry), account.entry.domain.name)

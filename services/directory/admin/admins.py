@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from libs.auth import passwords
 from libs.contracts.directory import Action, ObjectKind
 from libs.contracts.errors import Conflict, NotFound
+from services.directory.admin._common import changed
 from services.directory.admin.context import AdminContext, context, principal
 from services.directory.admin.principal import Principal
 from services.directory.admin.schemas import AdminCreate, AdminOut, PasswordSet
@@ -46,7 +47,7 @@ async def create_admin(
         admin = Admin(name=name, password_hash=hashed)
         work.session.add(admin)
         await work.session.flush()
-        work.changed(ObjectKind.ADMIN, Action.CREATED, name)
+        changed(work, ObjectKind.ADMIN, Action.CREATED, name)
         return AdminOut(name=admin.name, created_at=admin.created_at)
 
 
@@ -60,7 +61,7 @@ async def delete_admin(
         if await work.session.scalar(select(func.count()).select_from(Admin)) == 1:
             raise Conflict("the last server administrator cannot be deleted")
         await work.session.delete(admin)
-        work.changed(ObjectKind.ADMIN, Action.DELETED, admin.name)
+        changed(work, ObjectKind.ADMIN, Action.DELETED, admin.name)
     ctx.admin_auth.forget()
     return Response(status_code=204)
 
@@ -74,6 +75,6 @@ async def set_admin_password(
     async with ctx.uow() as work:
         admin = await _admin(work, name)
         admin.password_hash = hashed
-        work.changed(ObjectKind.ADMIN, Action.CHANGED, admin.name)
+        changed(work, ObjectKind.ADMIN, Action.CHANGED, admin.name)
     ctx.admin_auth.forget()
     return Response(status_code=204)

@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from libs.contracts.errors import Unauthorized
-from services.directory._unit_of_work import UnitOfWork
+from libs.db.unit_of_work import UnitOfWork
 from services.directory.admin.principal import AdminAuthenticator, Principal
 from services.directory.config import DirectorySettings
 

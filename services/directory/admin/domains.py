@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from libs.contracts.directory import Action, ObjectKind
 from libs.contracts.errors import Conflict, NotFound
 from services.directory._lookup import find_domain, get_domain_or_raise
-from services.directory.admin._common import domain_name_or_400, merge_document
+from services.directory.admin._common import changed, domain_name_or_400, merge_document
 from services.directory.admin.context import AdminContext, context, principal
 from services.directory.admin.principal import Principal
 from services.directory.admin.schemas import (
@@ -60,7 +60,7 @@ async def create_domain(
         domain.aliases = [DomainAlias(name=a) for a in aliases if a != name]
         work.session.add(domain)
         await work.session.flush()
-        work.changed(ObjectKind.DOMAIN, Action.CREATED, name, name)
+        changed(work, ObjectKind.DOMAIN, Action.CREATED, name, name)
         return domain_out(domain)
 
 
@@ -86,7 +86,7 @@ async def update_domain(
             domain.enabled = body.enabled
         if body.settings is not None:
             domain.settings = merge_document(domain.settings or {}, body.settings)
-        work.changed(ObjectKind.DOMAIN, Action.CHANGED, domain.name, domain.name)
+        changed(work, ObjectKind.DOMAIN, Action.CHANGED, domain.name, domain.name)
         return domain_out(domain)
 
 
@@ -103,7 +103,7 @@ async def delete_domain(
         if count and not force:
             raise Conflict(f"{domain.name} still has {count} addresses; delete them first or use force")
         await work.session.delete(domain)
-        work.changed(ObjectKind.DOMAIN, Action.DELETED, domain.name, domain.name)
+        changed(work, ObjectKind.DOMAIN, Action.DELETED, domain.name, domain.name)
     ctx.admin_auth.forget()
     return Response(status_code=204)
 
@@ -119,7 +119,7 @@ async def add_domain_alias(
         await _ensure_domain_name_free(work.session, alias)
         domain.aliases.append(DomainAlias(name=alias))
         await work.session.flush()
-        work.changed(ObjectKind.DOMAIN_ALIAS, Action.CREATED, alias, domain.name)
+        changed(work, ObjectKind.DOMAIN_ALIAS, Action.CREATED, alias, domain.name)
         return domain_out(domain)
 
 
@@ -135,5 +135,5 @@ async def remove_domain_alias(
         if row is None:
             raise NotFound(f"{alias_name} is not an alias of {domain.name}")
         domain.aliases.remove(row)
-        work.changed(ObjectKind.DOMAIN_ALIAS, Action.DELETED, alias_name, domain.name)
+        changed(work, ObjectKind.DOMAIN_ALIAS, Action.DELETED, alias_name, domain.name)
     return Response(status_code=204)

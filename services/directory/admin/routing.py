@@ -16,6 +16,7 @@ from services.directory._lookup import entry_address, find_domain
 from services.directory.admin._common import (
     address_or_400,
     canonical_targets,
+    changed,
     claim_name,
     entry_of_kind,
     owning_domain,
@@ -62,7 +63,7 @@ async def _delete_entry(
         entry = await entry_of_kind(work.session, who, address, kind)
         name, domain = entry_address(entry), entry.domain.name
         await work.session.delete(entry)
-        work.changed(object_kind, Action.DELETED, name, domain)
+        changed(work, object_kind, Action.DELETED, name, domain)
     return Response(status_code=204)
 
 
@@ -94,7 +95,7 @@ async def create_alias(
         alias = Alias(address_id=entry.id, target=target.text)
         alias.entry = entry
         work.session.add(alias)
-        work.changed(ObjectKind.ALIAS, Action.CREATED, entry_address(entry), domain.name)
+        changed(work, ObjectKind.ALIAS, Action.CREATED, entry_address(entry), domain.name)
         return alias_out(alias)
 
 
@@ -119,7 +120,7 @@ async def update_alias(
         alias = await work.session.get(Alias, entry.id)
         assert alias is not None
         alias.target = target.text
-        work.changed(ObjectKind.ALIAS, Action.CHANGED, entry_address(entry), entry.domain.name)
+        changed(work, ObjectKind.ALIAS, Action.CHANGED, entry_address(entry), entry.domain.name)
         return alias_out(alias)
 
 
@@ -165,7 +166,7 @@ async def create_forwarder(
         forwarder = Forwarder(address_id=entry.id, targets=targets)
         forwarder.entry = entry
         work.session.add(forwarder)
-        work.changed(ObjectKind.FORWARDER, Action.CREATED, entry_address(entry), domain.name)
+        changed(work, ObjectKind.FORWARDER, Action.CREATED, entry_address(entry), domain.name)
         return forwarder_out(forwarder)
 
 
@@ -188,7 +189,7 @@ async def update_forwarder(
         forwarder = await work.session.get(Forwarder, entry.id)
         assert forwarder is not None
         forwarder.targets = targets
-        work.changed(ObjectKind.FORWARDER, Action.CHANGED, entry_address(entry), entry.domain.name)
+        changed(work, ObjectKind.FORWARDER, Action.CHANGED, entry_address(entry), entry.domain.name)
         return forwarder_out(forwarder)
 
 
@@ -242,7 +243,7 @@ async def create_group(
         group.entry = entry
         group.members = [GroupMember(member=m) for m in members]
         work.session.add(group)
-        work.changed(ObjectKind.GROUP, Action.CREATED, entry_address(entry), domain.name)
+        changed(work, ObjectKind.GROUP, Action.CREATED, entry_address(entry), domain.name)
         return group_out(group)
 
 
@@ -262,7 +263,7 @@ async def update_group(
         group = await _group(work, who, address)
         if body.real_name is not None:
             group.real_name = body.real_name
-        work.changed(ObjectKind.GROUP, Action.CHANGED, entry_address(group.entry), group.entry.domain.name)
+        changed(work, ObjectKind.GROUP, Action.CHANGED, entry_address(group.entry), group.entry.domain.name)
         return group_out(group)
 
 
@@ -285,7 +286,7 @@ async def add_member(
         if any(m.member == member for m in group.members):
             raise Conflict(f"{member} is already a member")
         group.members.append(GroupMember(member=member))
-        work.changed(ObjectKind.GROUP, Action.CHANGED, entry_address(group.entry), group.entry.domain.name)
+        changed(work, ObjectKind.GROUP, Action.CHANGED, entry_address(group.entry), group.entry.domain.name)
         await work.session.flush()
         return group_out(group)
 
@@ -301,6 +302,6 @@ async def remove_member(
         if row is None:
             raise NotFound(f"{member_text} is not a member")
         group.members.remove(row)
-        work.changed(ObjectKind.GROUP, Action.CHANGED, entry_address(group.entry), group.entry.domain.name)
+        changed(work, ObjectKind.GROUP, Action.CHANGED, entry_address(group.entry), group.entry.domain.name)
         await work.session.flush()
         return group_out(group)

@@ -14,21 +14,22 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from libs.contracts.directory import Action, DirectoryChanged, ObjectKind
+from libs.contracts.base import Event
 from libs.contracts.errors import Conflict
 from libs.log import get_logger
 
-Publisher = Callable[[DirectoryChanged], Awaitable[None]]
+Publisher = Callable[[Event], Awaitable[None]]
 _log = get_logger()
 
 
 @dataclass
 class Work:
     session: AsyncSession
-    events: list[DirectoryChanged] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
 
-    def changed(self, kind: ObjectKind, action: Action, name: str, domain: str = "") -> None:
-        self.events.append(DirectoryChanged(kind=kind, action=action, name=name, domain=domain))
+    def publish(self, event: Event) -> None:
+        """Queue `event`; it goes out only if the transaction commits."""
+        self.events.append(event)
 
 
 class UnitOfWork:
