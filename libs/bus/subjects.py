@@ -14,7 +14,7 @@ import re
 
 _SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 _ESCAPE = re.compile(rb"=([0-9A-F]{2})")
-EMPTY_TOKEN = "=00"
+EMPTY_TOKEN = "="  # no encoding produces a lone "=", so it cannot collide
 
 
 def encode_token(value: str) -> str:

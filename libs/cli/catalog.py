@@ -43,6 +43,13 @@ SERVICES: tuple[ServiceSpec, ...] = (
         ),
         owns_database=True,
     ),
+    ServiceSpec(
+        name="storage",
+        module="services.storage",
+        settings="services.storage.config:StorageSettings",
+        endpoints=(),
+        owns_database=True,
+    ),
 )
 
 

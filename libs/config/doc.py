@@ -17,7 +17,9 @@ from pydantic_settings import BaseSettings
 SCHEMAS = (
     ("Suite-wide", "libs.config:SuiteSettings"),
     ("Embedded NATS (`parley up`)", "libs.cli.natsd:EmbeddedNatsSettings"),
+    ("Blob store", "libs.blobs.settings:BlobSettings"),
     ("directory", "services.directory.config:DirectorySettings"),
+    ("storage", "services.storage.config:StorageSettings"),
 )
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 

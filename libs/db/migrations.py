@@ -21,8 +21,6 @@ from sqlalchemy.engine import Connection
 
 from libs.db import create_engine
 
-OWNING_SERVICES = ("directory",)
-
 
 def alembic_config(service: str, url: str) -> Config:
     cfg = Config()

@@ -12,7 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from libs.cli import natsd, suite
-from libs.cli.catalog import by_name
+from libs.cli.catalog import SERVICES, by_name
 from libs.cli.up import Plan, endpoint_lines, service_env
 from libs.config import SuiteSettings
 from libs.testing.ports import free_ports
@@ -90,7 +90,7 @@ def test_status_fails_when_nothing_runs(cli: typer.Typer, nothing_running: Path)
     report = json.loads(result.output)
     assert report["healthy"] is False
     assert report["nats"]["up"] is False
-    assert [s["name"] for s in report["services"]] == ["directory"]
+    assert [s["name"] for s in report["services"]] == [spec.name for spec in SERVICES]
     assert not nothing_running.exists()  # looking does not create a data dir
 
 

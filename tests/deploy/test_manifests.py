@@ -24,6 +24,7 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
+from libs.blobs.settings import BlobSettings
 from libs.cli.catalog import SERVICES, ServiceSpec
 from libs.config import SuiteSettings
 from libs.testing.natsd import find_nats_server
@@ -65,7 +66,14 @@ def env_names(cls: type[BaseSettings]) -> set[str]:
 
 SPECS = {spec.name: spec for spec in SERVICES}
 SERVICE_SETTINGS = {spec.name: settings_class(spec) for spec in SERVICES}
-KNOWN_SETTINGS = env_names(SuiteSettings).union(*(env_names(cls) for cls in SERVICE_SETTINGS.values()))
+# Shared settings classes that a service loads besides SuiteSettings and its
+# own (the catalog names only its own): the blob store's, for every service
+# that reads or writes blobs.
+SHARED_SETTINGS: dict[str, tuple[type[BaseSettings], ...]] = {"storage": (BlobSettings,)}
+CONTAINER_SETTINGS = {
+    name: [SuiteSettings, cls, *SHARED_SETTINGS.get(name, ())] for name, cls in SERVICE_SETTINGS.items()
+}
+KNOWN_SETTINGS = set().union(*(env_names(cls) for classes in CONTAINER_SETTINGS.values() for cls in classes))
 
 
 # --- what the files say --------------------------------------------------------------------
@@ -151,7 +159,7 @@ def settings_for(command: list[str]) -> list[type[BaseSettings]]:
     """The settings classes that a Parley container's command loads."""
     spec = service_of(command)
     if spec is not None:
-        return [SuiteSettings, SERVICE_SETTINGS[spec.name]]
+        return CONTAINER_SETTINGS[spec.name]
     if command[:2] == ["parley", "migrate"]:
         return [SuiteSettings, *(SERVICE_SETTINGS[s.name] for s in SERVICES if s.owns_database)]
     raise AssertionError(f"unexpected command of a Parley container: {command}")
@@ -190,7 +198,12 @@ def test_the_real_settings_are_collected() -> None:
         "PARLEY_DIRECTORY_DATABASE_URL",
         "PARLEY_DIRECTORY_OPS_PORT",
         "PARLEY_DIRECTORY_MIGRATE_ON_START",
+        "PARLEY_STORAGE_DATABASE_URL",
+        "PARLEY_BLOB_BACKEND",
+        "PARLEY_BLOB_S3_BUCKET",
+        "PARLEY_BLOB_S3_SECRET_KEY",
     } <= KNOWN_SETTINGS
+    assert not SHARED_SETTINGS.keys() - SERVICE_SETTINGS.keys(), "SHARED_SETTINGS names a service not in the catalog"
 
 
 @pytest.mark.parametrize("path", [COMPOSE, KUSTOMIZATION, *k8s_manifests()], ids=lambda p: str(p.relative_to(ROOT)))

@@ -1,0 +1,3 @@
+from services.storage.main import main
+
+main()

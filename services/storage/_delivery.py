@@ -1,0 +1,155 @@
+"""Deliver (from SMTP/LMTP, to many accounts) and append (from IMAP, to one mailbox).
+
+The body is already in the blob store, fsynced (the front end put it there
+and sends its digest). Storage reads it once, parses it once, and stores the
+metadata. Each recipient gets its own transaction, so one over-quota or
+missing account does not fail the others; the reply is sent only after
+that recipient's commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from libs.blobs.base import BlobNotFound
+from libs.contracts import storage as contract
+from libs.contracts.errors import BadRequest, BlobMissing, InvalidName, MailboxNotFound, ServiceError
+from libs.db.unit_of_work import Work
+from libs.log import get_logger
+from services.storage._blobrefs import add_refs
+from services.storage._context import StorageContext
+from services.storage._flags import FlagSet, parse_flags
+from services.storage._fts import index_text
+from services.storage._mailboxes import get_mailbox
+from services.storage._metadata import Metadata, extract
+from services.storage._quota import Limits, add_usage
+from services.storage.models import Mailbox, StoredMessage
+
+_log = get_logger()
+
+
+async def load_metadata(ctx: StorageContext, digest: str) -> tuple[bytes, Metadata]:
+    try:
+        raw = await ctx.blobs.get(digest)
+    except BlobNotFound:
+        raise BlobMissing(f"no_such_blob: {digest} is not in the blob store") from None
+    if len(raw) > ctx.settings.max_message_bytes:
+        raise BadRequest(f"message of {len(raw)} bytes is over the limit of {ctx.settings.max_message_bytes}")
+    metadata = await asyncio.to_thread(extract, raw, text_limit=ctx.settings.text_index_bytes)
+    return raw, metadata
+
+
+async def allocate(session: AsyncSession, mailbox: Mailbox, count: int) -> tuple[int, int]:
+    """Reserve `count` UIDs and one new MODSEQ in the locked mailbox row: (first uid, modseq)."""
+    first = mailbox.uidnext
+    mailbox.uidnext = first + count
+    mailbox.highest_modseq = mailbox.highest_modseq + 1
+    await session.flush()
+    return first, mailbox.highest_modseq
+
+
+async def store_message(
+    work: Work,
+    *,
+    mailbox: Mailbox,
+    digest: str,
+    metadata: Metadata,
+    flags: FlagSet,
+    internal_date: datetime,
+    limits: Limits | None,
+) -> StoredMessage:
+    session = work.session
+    uid, modseq = await allocate(session, mailbox, 1)
+    await add_usage(session, mailbox.account, size=metadata.size, count=1, limits=limits)
+    await add_refs(session, digest, metadata.size)
+    message = StoredMessage(
+        mailbox_id=mailbox.id,
+        uid=uid,
+        modseq=modseq,
+        blob=digest,
+        size=metadata.size,
+        internal_date=internal_date,
+        seen="seen" in flags.system,
+        answered="answered" in flags.system,
+        flagged="flagged" in flags.system,
+        deleted="deleted" in flags.system,
+        draft="draft" in flags.system,
+        keywords=" ".join(flags.keywords),
+        **metadata.columns(),
+    )
+    session.add(message)
+    await session.flush()
+    await index_text(session, message.id, metadata.header_text, metadata.body_text)
+    work.publish(
+        contract.MailboxChanged(
+            account=mailbox.account,
+            mailbox=mailbox.name,
+            mailbox_id=mailbox.id,
+            uidvalidity=mailbox.uidvalidity,
+            kind=contract.ChangeKind.ADDED,
+            uids=[uid],
+            modseq=modseq,
+        )
+    )
+    return message
+
+
+async def deliver(ctx: StorageContext, request: contract.DeliverRequest) -> contract.DeliverReply:
+    _raw, metadata = await load_metadata(ctx, request.blob)
+    internal_date = request.internal_date or datetime.now(UTC)
+    results = [await _deliver_one(ctx, request.blob, metadata, target, internal_date) for target in request.recipients]
+    return contract.DeliverReply(results=results)
+
+
+async def _deliver_one(
+    ctx: StorageContext, digest: str, metadata: Metadata, target: contract.DeliveryTarget, internal_date: datetime
+) -> contract.DeliveryResult:
+    try:
+        limits = await ctx.quotas.limits(target.account)
+        flags = parse_flags(target.flags)
+        async with ctx.uow() as work:
+            mailbox = await _delivery_mailbox(work.session, target.account, target.mailbox)
+            message = await store_message(
+                work, mailbox=mailbox, digest=digest, metadata=metadata, flags=flags,
+                internal_date=internal_date, limits=limits,
+            )  # fmt: skip
+            await _check_blob_still_there(ctx, digest)
+        return contract.DeliveryResult(
+            account=target.account, ok=True, mailbox=mailbox.name, uid=message.uid, uidvalidity=mailbox.uidvalidity
+        )
+    except ServiceError as exc:
+        _log.info("storage.deliver.refused", account=target.account, error=exc.code, reason=exc.message)
+        return contract.DeliveryResult(account=target.account, ok=False, error=exc.code, message=exc.message)
+
+
+async def _delivery_mailbox(session: AsyncSession, account: str, name: str) -> Mailbox:
+    """The target mailbox, or INBOX when a filter named one that does not exist."""
+    try:
+        return await get_mailbox(session, account, name, lock=True)
+    except (MailboxNotFound, InvalidName):
+        return await get_mailbox(session, account, "INBOX", lock=True)
+
+
+async def _check_blob_still_there(ctx: StorageContext, digest: str) -> None:
+    # Inside the transaction, after our reference row is written: if garbage
+    # collection removed the blob just before, fail now (temporarily) rather
+    # than commit a message without a body. See _gc.py.
+    if not await ctx.blobs.exists(digest):
+        raise BlobMissing(f"no_such_blob: {digest} was collected; deliver again")
+
+
+async def append(ctx: StorageContext, request: contract.AppendRequest) -> contract.AppendReply:
+    _raw, metadata = await load_metadata(ctx, request.blob)
+    limits = await ctx.quotas.limits(request.account)
+    flags = parse_flags(request.flags)
+    async with ctx.uow() as work:
+        mailbox = await get_mailbox(work.session, request.account, request.mailbox, lock=True)
+        message = await store_message(
+            work, mailbox=mailbox, digest=request.blob, metadata=metadata, flags=flags,
+            internal_date=request.internal_date or datetime.now(UTC), limits=limits,
+        )  # fmt: skip
+        await _check_blob_still_there(ctx, request.blob)
+        return contract.AppendReply(uid=message.uid, uidvalidity=mailbox.uidvalidity, modseq=message.modseq)

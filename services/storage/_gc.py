@@ -1,0 +1,56 @@
+"""Blob garbage collection: delete bodies no message has referenced for a while.
+
+The protocol with delivery (see _blobrefs.py): a candidate's row is deleted
+first (taking its row lock / the SQLite write lock), then the blob, then the
+transaction commits. A delivery that references the same content in the
+meantime waits for that lock, writes a fresh row, and finds the blob gone
+when it checks inside its own transaction: it fails with a temporary error
+instead of committing a message without a body. Blobs with no row at all
+(written by a front end whose delivery never committed) are swept by
+`sweep_orphans` once they are older than the grace period.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select
+
+from libs.blobs.base import BlobNotFound
+from libs.log import get_logger
+from services.storage._context import StorageContext
+from services.storage.models import Blob, StoredMessage
+
+_log = get_logger()
+
+
+async def collect(ctx: StorageContext, *, grace: float, limit: int = 1000) -> int:
+    """Delete up to `limit` blobs unreferenced for `grace` seconds; return how many went."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=grace)
+    async with ctx.read() as session:
+        candidates = list(
+            await session.scalars(select(Blob.digest).where(Blob.refs <= 0, Blob.zero_since <= cutoff).limit(limit))
+        )
+    removed = 0
+    for digest in candidates:
+        async with ctx.uow() as work:
+            gone = await work.session.execute(
+                delete(Blob).where(Blob.digest == digest, Blob.refs <= 0, Blob.zero_since <= cutoff)
+            )
+            if gone.rowcount != 1:
+                continue  # referenced again since we looked
+            still_used = await work.session.scalar(
+                select(StoredMessage.id).where(StoredMessage.blob == digest).limit(1)
+            )
+            if still_used is not None:  # a counting bug must never cost a body
+                _log.error("storage.gc.refcount_mismatch", blob=digest)
+                await work.session.rollback()
+                continue
+            try:
+                await ctx.blobs.delete(digest)
+            except BlobNotFound:
+                pass
+            removed += 1
+    if removed:
+        _log.info("storage.gc.collected", blobs=removed)
+    return removed

@@ -1,0 +1,246 @@
+"""A message's life through the storage contract: deliver, list, fetch, flag,
+search, copy, move, expunge, on each database and blob backend."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from libs.contracts import storage as contract
+from libs.contracts.errors import InvalidName, MailboxExists, MailboxNotFound, OverQuota
+from tests.storage.client import storage_client
+from tests.storage.conftest import StorageSuite
+
+pytestmark = pytest.mark.timeout(120)
+
+MESSAGE = (
+    b"From: Bob Sender <bob@example.net>\r\n"
+    b"To: Alice <alice@example.test>\r\n"
+    b"Subject: Quarterly report =?utf-8?q?caf=C3=A9?=\r\n"
+    b"Date: Tue, 24 Nov 2026 10:00:00 +0000\r\n"
+    b"Message-ID: <m1@example.net>\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="b1"\r\n'
+    b"\r\n"
+    b"--b1\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"\r\n"
+    b"The numbers for the third quarter are attached.\r\n"
+    b"--b1\r\n"
+    b'Content-Type: application/pdf; name="q3.pdf"\r\n'
+    b"Content-Transfer-Encoding: base64\r\n"
+    b"\r\n"
+    b"JVBERi0xLjQK\r\n"
+    b"--b1--\r\n"
+)
+
+
+def simple(subject: str, body: str = "hello") -> bytes:
+    return f"From: a@example.net\r\nSubject: {subject}\r\n\r\n{body}\r\n".encode()
+
+
+async def test_a_message_through_its_whole_life(suite: StorageSuite) -> None:
+    alice = suite.new_account()
+    async with storage_client(suite) as s:
+        delivered = await s.deliver(MESSAGE, alice)
+        [result] = delivered.results
+        assert result.ok and result.mailbox == "INBOX" and result.uid == 1
+
+        listing = await s.call(contract.MailboxListRequest(account=alice, with_counts=True), contract.MailboxListReply)
+        boxes = {m.name: m for m in listing.mailboxes}
+        assert set(boxes) == {"INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"}
+        assert boxes["Trash"].special_use == "\\Trash"
+        assert (boxes["INBOX"].messages, boxes["INBOX"].unseen, boxes["INBOX"].size) == (1, 1, len(MESSAGE))
+
+        fetched = await s.fetch(alice, items=["flags", "envelope", "structure", "size", "blob", "headers"])
+        [meta] = fetched.messages
+        assert meta.uid == 1 and meta.flags == [] and meta.size == len(MESSAGE)
+        assert await s.blobs.get(meta.blob) == MESSAGE  # byte-exact
+        assert "café" in meta.headers["subject"]
+        assert meta.envelope and meta.structure
+
+        stored = await s.call(
+            contract.StoreFlagsRequest(account=alice, mailbox="INBOX", uids=[contract.UidRange(first=1)],
+                                       mode="add", flags=["\\seen", "$Important"]),
+            contract.StoreFlagsReply,
+        )  # fmt: skip
+        assert stored.changed[0].flags == ["\\Seen", "$Important"] and stored.changed[0].modseq > meta.modseq
+
+        assert await s.search(alice, {"op": "text", "value": "third quarter"}) == [1]
+        assert await s.search(alice, {"op": "body", "value": "numbers"}) == [1]
+        assert await s.search(alice, {"op": "subject", "value": "CAFÉ"}) == [1]
+        assert await s.search(alice, {"op": "from", "value": "bob@example"}) == [1]
+        assert await s.search(alice, {"op": "keyword", "value": "$important"}) == [1]
+        assert await s.search(alice, {"op": "unseen"}) == []
+        assert await s.search(alice, {"op": "not", "keys": [{"op": "seen"}]}) == []
+        assert await s.search(alice, {"op": "body", "value": "nowhere-to-be-found"}) == []
+
+        moved = await s.call(
+            contract.MoveRequest(account=alice, mailbox="INBOX", uids=[contract.UidRange(first=1)], target="Archive"),
+            contract.CopyReply,
+        )
+        assert moved.source_uids == [1] and moved.target_uids == [1] and moved.expunged == [1]
+        assert (await s.uids(alice)).uids == []
+        archived = await s.fetch(alice, "Archive", items=["flags"])
+        assert archived.messages[0].flags == ["\\Seen", "$Important"]
+        assert await s.search(alice, {"op": "text", "value": "quarter"}, mailbox="Archive") == [1]
+
+        await s.call(
+            contract.StoreFlagsRequest(account=alice, mailbox="Archive", uids=[contract.UidRange(first=1)],
+                                       mode="add", flags=["\\Deleted"]),
+            contract.StoreFlagsReply,
+        )  # fmt: skip
+        expunged = await s.call(contract.ExpungeRequest(account=alice, mailbox="Archive"), contract.ExpungeReply)
+        assert expunged.expunged == [1]
+        vanished = await s.call(
+            contract.VanishedRequest(account=alice, mailbox="Archive", since_modseq=1), contract.VanishedReply
+        )
+        assert vanished.uids == [1]
+        quota = await s.call(contract.QuotaRequest(account=alice), contract.QuotaReply)
+        assert (quota.bytes_used, quota.messages_used) == (0, 0)
+
+
+async def test_uids_are_never_reused_and_modseq_grows(suite: StorageSuite) -> None:
+    alice = suite.new_account()
+    async with storage_client(suite) as s:
+        for i in range(3):
+            await s.deliver(simple(f"m{i}"), alice)
+        first = await s.uids(alice)
+        assert first.uids == [1, 2, 3]
+        await s.call(
+            contract.StoreFlagsRequest(account=alice, mailbox="INBOX", uids=[contract.UidRange(first=3)],
+                                       mode="add", flags=["\\Deleted"]),
+            contract.StoreFlagsReply,
+        )  # fmt: skip
+        await s.call(contract.ExpungeRequest(account=alice, mailbox="INBOX"), contract.ExpungeReply)
+        await s.deliver(simple("m3"), alice)
+        after = await s.uids(alice)
+        assert after.uids == [1, 2, 4] and after.uidnext == 5
+        assert after.highest_modseq > first.highest_modseq
+
+
+async def test_copy_keeps_one_blob_and_counts_quota(suite: StorageSuite) -> None:
+    alice = suite.new_account()
+    async with storage_client(suite) as s:
+        await s.deliver(MESSAGE, alice)
+        copied = await s.call(
+            contract.CopyRequest(account=alice, mailbox="INBOX", uids=[contract.UidRange(first=1)], target="Drafts"),
+            contract.CopyReply,
+        )
+        assert copied.target_uids == [1]
+        quota = await s.call(contract.QuotaRequest(account=alice), contract.QuotaReply)
+        assert quota.messages_used == 2 and quota.bytes_used == 2 * len(MESSAGE)
+        a = (await s.fetch(alice, items=["blob"])).messages[0].blob
+        b = (await s.fetch(alice, "Drafts", items=["blob"])).messages[0].blob
+        assert a == b
+
+
+async def test_one_body_for_many_recipients_and_per_recipient_results(suite: StorageSuite) -> None:
+    alice, bob = suite.new_account(), suite.new_account(quota_messages=0)
+    async with storage_client(suite) as s:
+        reply = await s.deliver(MESSAGE, alice, bob, "ghost@nowhere.test")
+        by_account = {r.account: r for r in reply.results}
+        assert by_account[alice].ok
+        assert not by_account[bob].ok and by_account[bob].error == OverQuota.code
+        assert not by_account["ghost@nowhere.test"].ok and by_account["ghost@nowhere.test"].error == "not_found"
+        assert (await s.uids(alice)).uids == [1]
+
+
+async def test_quota_on_append(suite: StorageSuite) -> None:
+    carol = suite.new_account(quota_bytes=len(MESSAGE) + 10)
+    async with storage_client(suite) as s:
+        await s.append(carol, "INBOX", MESSAGE)
+        with pytest.raises(OverQuota):
+            await s.append(carol, "INBOX", MESSAGE)
+
+
+async def test_mailbox_management(suite: StorageSuite) -> None:
+    alice = suite.new_account()
+    async with storage_client(suite) as s:
+        created = await s.call(contract.MailboxCreateRequest(account=alice, name="Projects/2026"), contract.MailboxInfo)
+        assert created.uidnext == 1
+        await s.call(contract.MailboxCreateRequest(account=alice, name="Projects/2026/Q4"), contract.MailboxInfo)
+        with pytest.raises(MailboxExists):
+            await s.call(contract.MailboxCreateRequest(account=alice, name="Projects/2026"), contract.MailboxInfo)
+        await s.append(alice, "Projects/2026/Q4", simple("deep"))
+        renamed = await s.call(
+            contract.MailboxRenameRequest(account=alice, name="Projects/2026", new_name="Old/2026"),
+            contract.MailboxInfo,
+        )
+        assert renamed.name == "Old/2026"
+        assert (await s.uids(alice, "Old/2026/Q4")).uids == [1]
+        with pytest.raises(MailboxNotFound):
+            await s.uids(alice, "Projects/2026/Q4")
+        await s.call(contract.MailboxDeleteRequest(account=alice, name="Old/2026/Q4"), contract.Done)
+        with pytest.raises(MailboxNotFound):
+            await s.uids(alice, "Old/2026/Q4")
+        assert (await s.call(contract.QuotaRequest(account=alice), contract.QuotaReply)).messages_used == 0
+        inbox_lower = await s.call(contract.MailboxStatusRequest(account=alice, name="inbox"), contract.MailboxInfo)
+        assert inbox_lower.name == "INBOX"
+
+
+@pytest.mark.parametrize("name", ["a/../b", "..", "a//b", "/a", "a/", "bad\x00name", "tab\tname", "x*", "%", "a/./b"])
+async def test_bad_mailbox_names_are_refused(suite: StorageSuite, name: str) -> None:
+    alice = suite.new_account() if "alice" not in suite.extra else suite.extra["alice"]
+    suite.extra["alice"] = alice
+    async with storage_client(suite) as s:
+        with pytest.raises(InvalidName):
+            await s.call(contract.MailboxCreateRequest(account=str(alice), name=name), contract.MailboxInfo)
+
+
+async def test_changes_are_published(suite: StorageSuite) -> None:
+    alice = suite.new_account()
+    async with storage_client(suite) as s:
+        events: asyncio.Queue[contract.MailboxChanged] = asyncio.Queue()
+
+        async def collect(msg) -> None:  # type: ignore[no-untyped-def]
+            await events.put(contract.MailboxChanged.model_validate_json(msg.data))
+
+        await s.bus.nc.subscribe(contract.mailbox_changed_subject(alice), cb=collect)
+        await s.bus.nc.flush()
+        await s.deliver(simple("hi"), alice)
+        added = await asyncio.wait_for(events.get(), 5)
+        assert (added.kind, added.mailbox, added.uids) == (contract.ChangeKind.ADDED, "INBOX", [1])
+        await s.call(
+            contract.StoreFlagsRequest(account=alice, mailbox="INBOX", uids=[contract.UidRange(first=1)],
+                                       mode="replace", flags=["\\Flagged"]),
+            contract.StoreFlagsReply,
+        )  # fmt: skip
+        flagged = await asyncio.wait_for(events.get(), 5)
+        assert flagged.kind == contract.ChangeKind.FLAGS and flagged.modseq > added.modseq
+
+
+async def test_condstore_unchanged_since(suite: StorageSuite) -> None:
+    alice = suite.new_account()
+    async with storage_client(suite) as s:
+        await s.deliver(simple("a"), alice)
+        await s.deliver(simple("b"), alice)
+        before = await s.fetch(alice, items=["flags", "modseq"])
+        await s.call(
+            contract.StoreFlagsRequest(account=alice, mailbox="INBOX", uids=[contract.UidRange(first=2)],
+                                       mode="add", flags=["\\Seen"]),
+            contract.StoreFlagsReply,
+        )  # fmt: skip
+        reply = await s.call(
+            contract.StoreFlagsRequest(account=alice, mailbox="INBOX", uids=[contract.UidRange(first=1, last=2)],
+                                       mode="add", flags=["\\Flagged"],
+                                       unchanged_since=max(m.modseq for m in before.messages)),
+            contract.StoreFlagsReply,
+        )  # fmt: skip
+        assert reply.modified == [2] and [c.uid for c in reply.changed] == [1]
+        changed = await s.fetch(alice, items=["flags"], changed_since=max(m.modseq for m in before.messages))
+        assert {m.uid for m in changed.messages} == {1, 2}
+
+
+async def test_missing_blob_is_a_clear_error(suite: StorageSuite) -> None:
+    alice = suite.new_account()
+    async with storage_client(suite) as s:
+        reply = await s.bus.nc.request(
+            contract.RPC_DELIVER,
+            contract.DeliverRequest(blob="0" * 64, recipients=[contract.DeliveryTarget(account=alice)])
+            .model_dump_json()
+            .encode(),
+            timeout=10,
+        )
+        assert reply.headers["Nats-Service-Error-Code"] == "no_such_blob"
