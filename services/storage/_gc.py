@@ -5,9 +5,11 @@ first (taking its row lock / the SQLite write lock), then the blob, then the
 transaction commits. A delivery that references the same content in the
 meantime waits for that lock, writes a fresh row, and finds the blob gone
 when it checks inside its own transaction: it fails with a temporary error
-instead of committing a message without a body. Blobs with no row at all
-(written by a front end whose delivery never committed) are swept by
-`sweep_orphans` once they are older than the grace period.
+instead of committing a message without a body.
+
+Blobs with no row at all (written by a front end whose delivery never
+committed) are not collected yet: the blob store keeps no write times, and
+without them an orphan cannot be told from a body whose delivery is in flight.
 """
 
 from __future__ import annotations
