@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -12,10 +13,15 @@ from services.storage._quota import QuotaLimits
 from services.storage.config import StorageSettings
 
 
-@dataclass(frozen=True)
+class DeliverySink(Protocol):
+    async def submit(self, items: list[Any]) -> list[Any]: ...
+
+
+@dataclass
 class StorageContext:
     uow: UnitOfWork  # write transactions (events published after commit)
     read: async_sessionmaker[AsyncSession]  # read-only sessions that never block writers
     blobs: BlobStore
     quotas: QuotaLimits
     settings: StorageSettings
+    deliveries: DeliverySink | None = None  # group commit (see _batching.py); None: one transaction each

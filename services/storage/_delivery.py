@@ -10,6 +10,7 @@ that recipient's commit.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -97,32 +98,66 @@ async def store_message(
     return message
 
 
+@dataclass(frozen=True)
+class PendingDelivery:
+    digest: str
+    metadata: Metadata
+    target: contract.DeliveryTarget
+    flags: FlagSet
+    limits: Limits
+    internal_date: datetime
+
+
+def refused(account: str, exc: ServiceError) -> contract.DeliveryResult:
+    _log.info("storage.deliver.refused", account=account, error=exc.code, reason=exc.message)
+    return contract.DeliveryResult(account=account, ok=False, error=exc.code, message=exc.message)
+
+
+async def store_pending(work: Work, ctx: StorageContext, pending: PendingDelivery) -> contract.DeliveryResult:
+    """Store one delivery inside the open transaction, in a savepoint: a refusal undoes only this one."""
+    marker = len(work.events)
+    try:
+        async with work.session.begin_nested():
+            mailbox = await _delivery_mailbox(work.session, pending.target.account, pending.target.mailbox)
+            message = await store_message(
+                work, mailbox=mailbox, digest=pending.digest, metadata=pending.metadata, flags=pending.flags,
+                internal_date=pending.internal_date, limits=pending.limits,
+            )  # fmt: skip
+            await _check_blob_still_there(ctx, pending.digest)
+    except ServiceError as exc:
+        del work.events[marker:]  # the savepoint is gone, so is its announcement
+        return refused(pending.target.account, exc)
+    return contract.DeliveryResult(
+        account=pending.target.account, ok=True, mailbox=mailbox.name, uid=message.uid, uidvalidity=mailbox.uidvalidity
+    )
+
+
+async def deliver_alone(ctx: StorageContext, pending: PendingDelivery) -> contract.DeliveryResult:
+    async with ctx.uow() as work:
+        return await store_pending(work, ctx, pending)
+
+
 async def deliver(ctx: StorageContext, request: contract.DeliverRequest) -> contract.DeliverReply:
     _raw, metadata = await load_metadata(ctx, request.blob)
     internal_date = request.internal_date or datetime.now(UTC)
-    results = [await _deliver_one(ctx, request.blob, metadata, target, internal_date) for target in request.recipients]
-    return contract.DeliverReply(results=results)
-
-
-async def _deliver_one(
-    ctx: StorageContext, digest: str, metadata: Metadata, target: contract.DeliveryTarget, internal_date: datetime
-) -> contract.DeliveryResult:
-    try:
-        limits = await ctx.quotas.limits(target.account)
-        flags = parse_flags(target.flags)
-        async with ctx.uow() as work:
-            mailbox = await _delivery_mailbox(work.session, target.account, target.mailbox)
-            message = await store_message(
-                work, mailbox=mailbox, digest=digest, metadata=metadata, flags=flags,
-                internal_date=internal_date, limits=limits,
-            )  # fmt: skip
-            await _check_blob_still_there(ctx, digest)
-        return contract.DeliveryResult(
-            account=target.account, ok=True, mailbox=mailbox.name, uid=message.uid, uidvalidity=mailbox.uidvalidity
-        )
-    except ServiceError as exc:
-        _log.info("storage.deliver.refused", account=target.account, error=exc.code, reason=exc.message)
-        return contract.DeliveryResult(account=target.account, ok=False, error=exc.code, message=exc.message)
+    results: list[contract.DeliveryResult | None] = []
+    pending: list[tuple[int, PendingDelivery]] = []
+    for target in request.recipients:
+        try:
+            limits = await ctx.quotas.limits(target.account)
+            flags = parse_flags(target.flags)
+        except ServiceError as exc:
+            results.append(refused(target.account, exc))
+            continue
+        pending.append((len(results), PendingDelivery(request.blob, metadata, target, flags, limits, internal_date)))
+        results.append(None)
+    if ctx.deliveries is not None:
+        stored = await ctx.deliveries.submit([p for _, p in pending])
+    else:
+        stored = [await deliver_alone(ctx, p) for _, p in pending]
+    for (index, _), result in zip(pending, stored, strict=True):
+        results[index] = result
+    return contract.DeliverReply(results=[r for r in results if r is not None])
 
 
 async def _delivery_mailbox(session: AsyncSession, account: str, name: str) -> Mailbox:

@@ -21,6 +21,7 @@ from libs.db.unit_of_work import UnitOfWork
 from libs.log import configure_logging, get_logger
 from libs.ops import build_ops_app, http_server
 from libs.ops.runner import run
+from services.storage._batching import DeliveryQueue
 from services.storage._context import StorageContext
 from services.storage._gc import collect
 from services.storage._provision import subscribe_account_events
@@ -72,6 +73,9 @@ async def serve(
         quotas=QuotaLimits(directory_limits(bus), ttl=settings.quota_cache_seconds),
         settings=settings,
     )
+    deliveries = DeliveryQueue(ctx)
+    ctx.deliveries = deliveries
+    deliveries.start()
     await bus.serve(service=SERVICE_NAME, version=version("parley"), endpoints=endpoints(ctx),
                     description="Mailboxes and messages of every account")  # fmt: skip
     await subscribe_account_events(bus, ctx)
@@ -103,7 +107,8 @@ async def serve(
     with contextlib.suppress(Exception):
         await asyncio.gather(*tasks, return_exceptions=True)
     stopper.cancel()
-    await bus.close()
+    await bus.close()  # drains in-flight requests first
+    await deliveries.stop()
     await blobs.close()
     await engine.dispose()
     await read_engine.dispose()
