@@ -220,6 +220,7 @@ class FetchRequest(Message):
     uids: UidSet = Field(min_length=1, max_length=10_000)
     items: list[FetchItem] = Field(default_factory=lambda: ["flags"])
     changed_since: int | None = Field(None, ge=0, description="CONDSTORE: only messages with a higher MODSEQ")
+    limit: int = Field(1000, ge=1, le=10_000, description="at most this many messages; ask again from next_uid")
 
 
 class MessageMeta(Message):
@@ -235,8 +236,11 @@ class MessageMeta(Message):
 
 
 class FetchReply(Message):
+    """Messages in UID order; `next_uid` is set when more matched than `limit` (a reply stays small on the bus)."""
+
     uidvalidity: int
     messages: list[MessageMeta]
+    next_uid: int | None = None
 
 
 # --- changing ----------------------------------------------------------------------------------

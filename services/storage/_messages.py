@@ -90,8 +90,10 @@ async def fetch(ctx: StorageContext, request: contract.FetchRequest) -> contract
         query = select(*columns).where(StoredMessage.mailbox_id == mailbox.id, uid_condition(request.uids))
         if request.changed_since is not None:
             query = query.where(StoredMessage.modseq > request.changed_since)
-        rows = (await session.execute(query.order_by(StoredMessage.uid))).mappings().all()
-    return contract.FetchReply(uidvalidity=mailbox.uidvalidity, messages=[_meta(row, wanted) for row in rows])
+        rows = (await session.execute(query.order_by(StoredMessage.uid).limit(request.limit + 1))).mappings().all()
+    next_uid = rows[request.limit]["uid"] if len(rows) > request.limit else None
+    messages = [_meta(row, wanted) for row in rows[: request.limit]]
+    return contract.FetchReply(uidvalidity=mailbox.uidvalidity, messages=messages, next_uid=next_uid)
 
 
 def _meta(row, wanted: set[str]) -> contract.MessageMeta:  # type: ignore[no-untyped-def]

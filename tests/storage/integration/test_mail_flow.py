@@ -244,3 +244,14 @@ async def test_missing_blob_is_a_clear_error(suite: StorageSuite) -> None:
             timeout=10,
         )
         assert reply.headers["Nats-Service-Error-Code"] == "no_such_blob"
+
+
+async def test_large_fetches_come_in_pages(suite: StorageSuite) -> None:
+    alice = suite.new_account()
+    async with storage_client(suite) as s:
+        for i in range(7):
+            await s.deliver(simple(f"page {i}"), alice)
+        first = await s.fetch(alice, items=["flags", "envelope"], limit=3)
+        assert [m.uid for m in first.messages] == [1, 2, 3] and first.next_uid == 4
+        rest = await s.fetch(alice, first=first.next_uid, items=["flags"], limit=10)
+        assert [m.uid for m in rest.messages] == [4, 5, 6, 7] and rest.next_uid is None
