@@ -80,14 +80,15 @@ class RunningSuite:
 
 def start_suite(tmp_path: Path, services: str = "directory") -> RunningSuite:
     """Start `parley up --services ...` and return once it is healthy (stopped again on failure)."""
-    nats_port, admin_port, ops_port = free_ports(3)
+    names = services.split(",")
+    nats_port, admin_port, *ops_ports = free_ports(2 + len(names))
     data_dir = tmp_path / "data"
     env = {
         **os.environ,
         "PARLEY_DATA_DIR": str(data_dir),
         "PARLEY_NATS_URL": f"nats://127.0.0.1:{nats_port}",
         "PARLEY_DIRECTORY_ADMIN_PORT": str(admin_port),
-        "PARLEY_DIRECTORY_OPS_PORT": str(ops_port),
+        **{f"PARLEY_{name.upper()}_OPS_PORT": str(port) for name, port in zip(names, ops_ports, strict=True)},
         "PYTHONUNBUFFERED": "1",
     }
     output = tmp_path / "up.log"

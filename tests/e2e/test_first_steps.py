@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from libs.blobs import LocalBlobStore
 from libs.bus import Bus
 from libs.contracts import directory as contract
+from libs.contracts import storage
 from libs.testing.suite import RunningSuite, start_suite, stop_suite
 
 pytestmark = pytest.mark.timeout(180)
@@ -92,3 +94,41 @@ async def test_accounts_made_by_the_cli_log_in_over_the_bus(suite: RunningSuite)
     finally:
         await bus.close()
     assert reply.ok and reply.account == "carol@login.test"
+
+
+@pytest.fixture(scope="module")
+def mail_suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSuite]:
+    running = start_suite(tmp_path_factory.mktemp("mail-suite"), services="directory,storage")
+    try:
+        yield running
+    finally:
+        stop_suite(running)
+        print(running.log()[-10_000:])
+
+
+async def test_an_account_made_by_the_cli_receives_mail(mail_suite: RunningSuite) -> None:
+    """The directory announces the account, storage gives it mailboxes, a delivery lands in INBOX."""
+    assert parley(mail_suite, "admin", "domain", "create", "mail.test").returncode == 0
+    assert parley(mail_suite, "admin", "account", "create", "dan@mail.test", "--password", "pw").returncode == 0
+    blobs = LocalBlobStore(mail_suite.data_dir / "blobs")  # the embedded default every service shares
+    bus = await Bus.open(mail_suite.env["PARLEY_NATS_URL"], name="e2e")
+    try:
+        ref = await blobs.put(b"From: x@example.net\r\nSubject: welcome\r\n\r\nhello dan\r\n")
+        reply = await bus.request(
+            storage.RPC_DELIVER,
+            storage.DeliverRequest(blob=ref.digest, recipients=[storage.DeliveryTarget(account="dan@mail.test")]),
+            storage.DeliverReply,
+        )
+        assert reply.results[0].ok
+        boxes = await bus.request(
+            storage.RPC_MAILBOX_LIST,
+            storage.MailboxListRequest(account="dan@mail.test", with_counts=True),
+            storage.MailboxListReply,
+        )
+    finally:
+        await bus.close()
+        await blobs.close()
+    counts = {m.name: m.messages for m in boxes.mailboxes}
+    assert counts["INBOX"] == 1 and "Sent" in counts
+    status = parley(mail_suite, "status", "--services", "directory,storage")
+    assert status.returncode == 0, status.stdout + status.stderr
