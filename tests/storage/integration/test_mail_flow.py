@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from libs.contracts import storage as contract
-from libs.contracts.errors import InvalidName, MailboxExists, MailboxNotFound, OverQuota
+from libs.contracts.errors import BadRequest, InvalidName, MailboxExists, MailboxNotFound, OverQuota
 from tests.storage.client import storage_client
 from tests.storage.conftest import StorageSuite
 
@@ -255,3 +255,42 @@ async def test_large_fetches_come_in_pages(suite: StorageSuite) -> None:
         assert [m.uid for m in first.messages] == [1, 2, 3] and first.next_uid == 4
         rest = await s.fetch(alice, first=first.next_uid, items=["flags"], limit=10)
         assert [m.uid for m in rest.messages] == [4, 5, 6, 7] and rest.next_uid is None
+
+
+async def test_search_keys(suite: StorageSuite) -> None:
+    alice = suite.new_account()
+    old = b"From: Carol <carol@example.org>\r\nTo: team@example.test\r\nSubject: Budget 2025\r\n"
+    old += b"Date: Mon, 02 Jun 2025 09:00:00 +0000\r\nX-Priority: 1\r\n\r\nShort.\r\n"
+    new = b"From: dave@example.net\r\nSubject: Lunch\r\nDate: Wed, 25 Nov 2026 12:00:00 +0000\r\n\r\n"
+    new += b"A much longer body about lunch plans " * 50 + b"\r\n"
+    async with storage_client(suite) as s:
+        await s.append(alice, "INBOX", old, internal_date="2025-06-02T09:00:00+00:00", flags=["\\Answered"])
+        await s.append(alice, "INBOX", new, internal_date="2026-11-25T12:00:00+00:00")
+        cases = [
+            ({"op": "before", "value": "2026-01-01"}, [1]),
+            ({"op": "since", "value": "2026-11-25"}, [2]),
+            ({"op": "on", "value": "2025-06-02"}, [1]),
+            ({"op": "sentbefore", "value": "2025-06-03"}, [1]),
+            ({"op": "senton", "value": "2026-11-25"}, [2]),
+            ({"op": "larger", "value": 1000}, [2]),
+            ({"op": "smaller", "value": 1000}, [1]),
+            ({"op": "answered"}, [1]),
+            ({"op": "unanswered"}, [2]),
+            ({"op": "or", "keys": [{"op": "from", "value": "carol"}, {"op": "subject", "value": "lunch"}]}, [1, 2]),
+            ({"op": "and", "keys": [{"op": "from", "value": "carol"}, {"op": "subject", "value": "lunch"}]}, []),
+            ({"op": "to", "value": "TEAM@"}, [1]),
+            ({"op": "header", "field": "Subject", "value": "budget"}, [1]),
+            ({"op": "header", "field": "X-Priority", "value": "1"}, [1]),
+            ({"op": "uid", "uids": [{"first": 2, "last": 2}]}, [2]),
+            ({"op": "text", "value": "carol"}, [1]),
+            ({"op": "body", "value": "carol"}, []),
+            ({"op": "body", "value": "lunch plans"}, [2]),
+            ({"op": "subject", "value": "100%_"}, []),
+            ({"op": "all"}, [1, 2]),
+        ]
+        for criteria, expected in cases:
+            assert await s.search(alice, criteria) == expected, criteria
+        with pytest.raises(BadRequest):
+            await s.search(alice, {"op": "before", "value": "not a date"})
+        with pytest.raises(BadRequest):
+            await s.search(alice, {"op": "not", "keys": []})
