@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -35,7 +36,7 @@ from libs.contracts.base import Event, dead_letter_subject
 from libs.contracts.errors import BadRequest, ServiceError, Unavailable, error_from_code
 from libs.log import get_logger
 
-__all__ = ["Bus", "Endpoint", "connect", "encode_token", "decode_token", "ensure_stream", "ensure_kv"]
+__all__ = ["Bus", "Endpoint", "timed", "connect", "encode_token", "decode_token", "ensure_stream", "ensure_kv"]
 
 ReplyT = TypeVar("ReplyT", bound=BaseModel)
 RequestT = TypeVar("RequestT", bound=BaseModel)
@@ -73,6 +74,20 @@ async def connect(url: str, *, name: str, connect_timeout: float = 5.0) -> Clien
     )
     client.append(nc)
     return nc
+
+
+def timed(histogram: Any, operation: str, handler: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
+    """Wrap a handler so each call's duration lands in `histogram` (a Prometheus Histogram
+    with one label, the operation)."""
+
+    async def wrapper(request: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await handler(request)
+        finally:
+            histogram.labels(operation).observe(time.perf_counter() - started)
+
+    return wrapper
 
 
 @dataclass(frozen=True)

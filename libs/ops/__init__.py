@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Response
@@ -16,6 +17,7 @@ from prometheus_client import (
     CollectorRegistry,
     generate_latest,
 )
+from sqlalchemy import text
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
@@ -53,3 +55,23 @@ def http_server(app: FastAPI, *, host: str, port: int) -> uvicorn.Server:
     # Our process owns signal handling; uvicorn must not replace our handlers.
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     return server
+
+
+def database_check(engine: Any) -> ReadinessCheck:
+    """Ready when the database answers `select 1`."""
+
+    async def check() -> bool:
+        async with engine.connect() as connection:
+            await connection.execute(text("select 1"))
+        return True
+
+    return check
+
+
+def bus_check(bus: Any) -> ReadinessCheck:
+    """Ready while the NATS connection is up."""
+
+    async def check() -> bool:
+        return bool(bus.nc.is_connected)
+
+    return check

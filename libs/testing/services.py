@@ -9,7 +9,6 @@ when start-up fails.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+
+from libs.testing.processes import die_with_parent, kill_process, log_tail, stop_process
 
 READY_TIMEOUT = 30.0
 
@@ -38,6 +39,7 @@ class ServiceProcess:
             env={**os.environ, **self.env},
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
         )
         log.close()
         if wait:
@@ -59,25 +61,13 @@ class ServiceProcess:
         raise RuntimeError(f"{self.name} not ready within {timeout:.0f}s:\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 60) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_path, lines)
 
     def stop(self, timeout: float = 15.0) -> int | None:
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else None
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait(5)
+        return stop_process(self.process, timeout)
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(5)
+        kill_process(self.process)
 
     def __enter__(self) -> ServiceProcess:
         return self.start()

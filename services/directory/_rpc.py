@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
-from typing import Any
-
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from libs.bus import Endpoint
+from libs.bus import Endpoint, timed
 from libs.contracts import directory as contract
 from libs.contracts.errors import BadRequest, NotFound
 from services.directory._addresses import InvalidAddress, parse_address
@@ -26,17 +22,6 @@ RPC_SECONDS = Histogram(
 AUTH_RESULTS = Counter("parley_directory_auth_total", "Authentication verdicts", ["mechanism", "result"])
 
 
-def _timed(operation: str, handler: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
-    async def wrapper(request: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return await handler(request)
-        finally:
-            RPC_SECONDS.labels(operation).observe(time.perf_counter() - started)
-
-    return wrapper
-
-
 class DirectoryRpc:
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], authenticator: Authenticator, *, max_depth: int
@@ -47,19 +32,21 @@ class DirectoryRpc:
 
     def endpoints(self) -> list[Endpoint]:
         return [
-            Endpoint("auth", contract.RPC_AUTH, contract.AuthRequest, _timed("auth", self.auth)),
+            Endpoint("auth", contract.RPC_AUTH, contract.AuthRequest, timed(RPC_SECONDS, "auth", self.auth)),
             Endpoint(
                 "scram_params",
                 contract.RPC_SCRAM_PARAMS,
                 contract.ScramParamsRequest,
-                _timed("scram_params", self._authenticator.scram_params),
+                timed(RPC_SECONDS, "scram_params", self._authenticator.scram_params),
             ),
-            Endpoint("resolve", contract.RPC_RESOLVE, contract.ResolveRequest, _timed("resolve", self.resolve)),
+            Endpoint(
+                "resolve", contract.RPC_RESOLVE, contract.ResolveRequest, timed(RPC_SECONDS, "resolve", self.resolve)
+            ),
             Endpoint(
                 "account_get",
                 contract.RPC_ACCOUNT_GET,
                 contract.AccountGetRequest,
-                _timed("account_get", self.account_get),
+                timed(RPC_SECONDS, "account_get", self.account_get),
             ),
         ]
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 from importlib.metadata import version
 
-from sqlalchemy import text
-
 from libs.bus import Bus
 from libs.config import SuiteSettings
 from libs.contracts.directory import SERVICE_NAME
@@ -17,7 +15,7 @@ from libs.db import create_engine, session_factory
 from libs.db.migrations import upgrade_async
 from libs.db.unit_of_work import UnitOfWork
 from libs.log import configure_logging, get_logger
-from libs.ops import build_ops_app, http_server
+from libs.ops import build_ops_app, bus_check, database_check, http_server
 from libs.ops.runner import run
 from services.directory._authenticator import Authenticator
 from services.directory._bootstrap import ensure_first_admin, server_secret
@@ -65,18 +63,10 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: DirectorySe
     )
     admin_app = build_admin_app(AdminContext(UnitOfWork(sessions, bus.publish), admin_auth, settings))
 
-    async def database_ready() -> bool:
-        async with engine.connect() as connection:
-            await connection.execute(text("select 1"))
-        return True
-
-    async def bus_ready() -> bool:
-        return bus.nc.is_connected
-
     servers = [
         http_server(admin_app, host=suite.bind_host, port=settings.admin_port),
         http_server(
-            build_ops_app(SERVICE_NAME, {"database": database_ready, "bus": bus_ready}),
+            build_ops_app(SERVICE_NAME, {"database": database_check(engine), "bus": bus_check(bus)}),
             host=suite.bind_host,
             port=settings.ops_port,
         ),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from services.storage.mime import decoded_header, parse_message, search_fields, text_for_index
@@ -18,39 +17,13 @@ class Metadata:
     size: int
     envelope: dict[str, Any]
     structure: dict[str, Any]
-    subject: str
-    base_subject: str
-    from_text: str
-    to_text: str
-    cc_text: str
-    bcc_text: str
-    sent_date: datetime | None
-    message_id: str
-    in_reply_to: str
-    references: str
+    search: dict[str, Any]  # the messages table's search columns (SearchFields.columns())
     header_text: str
     body_text: str
 
     def columns(self) -> dict[str, Any]:
         """The StoredMessage columns this metadata fills."""
-        return {
-            "envelope": self.envelope,
-            "structure": self.structure,
-            "subject": self.subject,
-            "base_subject": self.base_subject,
-            "from_text": self.from_text,
-            "to_text": self.to_text,
-            "cc_text": self.cc_text,
-            "bcc_text": self.bcc_text,
-            "sent_date": self.sent_date,
-            "message_id": self.message_id,
-            "in_reply_to": self.in_reply_to,
-            "references": self.references,
-        }
-
-
-def _addresses(addresses: Any) -> str:
-    return ", ".join(a.display for a in addresses)
+        return {"envelope": self.envelope, "structure": self.structure, **self.search}
 
 
 def header_text(raw: bytes, header_end: int) -> str:
@@ -66,9 +39,9 @@ def header_text(raw: bytes, header_end: int) -> str:
     return "\n".join(lines)
 
 
-def _db_text(value: str) -> str:
-    # PostgreSQL text cannot hold NUL; keep the rest as it is.
-    return value.replace("\x00", "")
+def _db_text(value: Any) -> Any:
+    # PostgreSQL text cannot hold NUL; everything else is kept as it is.
+    return value.replace("\x00", "") if isinstance(value, str) else value
 
 
 def extract(raw: bytes, *, text_limit: int) -> Metadata:
@@ -78,16 +51,7 @@ def extract(raw: bytes, *, text_limit: int) -> Metadata:
         size=len(raw),
         envelope=parsed.envelope.to_dict(),
         structure=parsed.to_dict(),
-        subject=_db_text(fields.subject),
-        base_subject=_db_text(fields.base_subject),
-        from_text=_db_text(_addresses(fields.from_)),
-        to_text=_db_text(_addresses(fields.to)),
-        cc_text=_db_text(_addresses(fields.cc)),
-        bcc_text=_db_text(_addresses(fields.bcc)),
-        sent_date=fields.sent_date,
-        message_id=_db_text(fields.message_id),
-        in_reply_to=_db_text(fields.in_reply_to),
-        references=_db_text(" ".join(fields.references)),
+        search={name: _db_text(value) for name, value in fields.columns().items()},
         header_text=_db_text(header_text(raw, parsed.header_end)),
         body_text=_db_text(text_for_index(parsed, raw, limit=text_limit)) if text_limit else "",
     )

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
 from prometheus_client import Histogram
 
-from libs.bus import Endpoint
+from libs.bus import Endpoint, timed
 from libs.contracts import storage as contract
 from services.storage import _delivery, _mailboxes, _messages, _search
 from services.storage._context import StorageContext
@@ -21,17 +20,6 @@ RPC_SECONDS = Histogram(
     ["operation"],
     buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
-
-
-def _timed(operation: str, handler: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
-    async def wrapper(request: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return await handler(request)
-        finally:
-            RPC_SECONDS.labels(operation).observe(time.perf_counter() - started)
-
-    return wrapper
 
 
 async def quota(ctx: StorageContext, request: contract.QuotaRequest) -> contract.QuotaReply:
@@ -71,6 +59,6 @@ OPERATIONS: tuple[tuple[str, str, type[Any], Callable[..., Awaitable[Any]]], ...
 
 def endpoints(ctx: StorageContext) -> list[Endpoint]:
     return [
-        Endpoint(name, subject, model, _timed(name, partial(handler, ctx)))
+        Endpoint(name, subject, model, timed(RPC_SECONDS, name, partial(handler, ctx)))
         for name, subject, model, handler in OPERATIONS
     ]

@@ -7,8 +7,6 @@ import asyncio
 import contextlib
 from importlib.metadata import version
 
-from sqlalchemy import text
-
 from libs.blobs import BlobSettings, blob_store_from_settings
 from libs.bus import Bus
 from libs.config import SuiteSettings
@@ -19,7 +17,7 @@ from libs.db import create_engine, session_factory
 from libs.db.migrations import upgrade_async
 from libs.db.unit_of_work import UnitOfWork
 from libs.log import configure_logging, get_logger
-from libs.ops import build_ops_app, http_server
+from libs.ops import build_ops_app, bus_check, database_check, http_server
 from libs.ops.runner import run
 from services.storage._batching import DeliveryQueue
 from services.storage._context import StorageContext
@@ -80,16 +78,8 @@ async def serve(
                     description="Mailboxes and messages of every account")  # fmt: skip
     await subscribe_account_events(bus, ctx)
 
-    async def database_ready() -> bool:
-        async with engine.connect() as connection:
-            await connection.execute(text("select 1"))
-        return True
-
-    async def bus_ready() -> bool:
-        return bus.nc.is_connected
-
     ops = http_server(
-        build_ops_app(SERVICE_NAME, {"database": database_ready, "bus": bus_ready}),
+        build_ops_app(SERVICE_NAME, {"database": database_check(engine), "bus": bus_check(bus)}),
         host=suite.bind_host,
         port=settings.ops_port,
     )
