@@ -13,8 +13,6 @@ import asyncio
 import base64
 import hmac
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from libs.auth import digest, passwords, scram
 from libs.contracts.directory import (
     AuthFailure,
@@ -27,9 +25,8 @@ from libs.contracts.directory import (
 from libs.contracts.errors import BadRequest
 from libs.log import get_logger
 from services.directory._addresses import InvalidAddress, parse_address
-from services.directory._lookup import entry_address, find_account
+from services.directory._reads import Credentials, DirectoryReads
 from services.directory._throttle import FailureWindow
-from services.directory.models import Account
 
 _DECOY_HASH = passwords.hash_password("decoy password for unknown users")
 _log = get_logger()
@@ -38,14 +35,14 @@ _log = get_logger()
 class Authenticator:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        reads: DirectoryReads,
         *,
         server_secret: bytes,
         account_failures: FailureWindow,
         client_failures: FailureWindow,
         scram_iterations: int,
     ) -> None:
-        self._sessions = sessions
+        self._reads = reads
         self._secret = server_secret
         self._account_failures = account_failures
         self._client_failures = client_failures
@@ -58,9 +55,8 @@ class Authenticator:
         if retry is not None:
             _log.info("directory.auth.throttled", account=login, peer=client, protocol=request.protocol)
             return AuthReply(ok=False, failure=AuthFailure.THROTTLED, retry_after=round(retry, 1))
-        async with self._sessions() as session:
-            account = await _account_for(session, login)
-            verified, signature = await self._verify(request, account)
+        account = await self._account_for(login)
+        verified, signature = await self._verify(request, account)
         if not verified or account is None:
             self._record_failure(login, client)
             _log.info(
@@ -73,15 +69,14 @@ class Authenticator:
             return AuthReply(ok=False, failure=AuthFailure.INVALID)
         if login:
             self._account_failures.reset(login)
-        address = entry_address(account.entry)
-        if not account.enabled or not account.entry.domain.enabled:
+        address = account.address
+        if not account.enabled or not account.domain.enabled:
             return AuthReply(ok=False, account=address, failure=AuthFailure.DISABLED)
         return AuthReply(ok=True, account=address, server_signature=signature)
 
     async def scram_params(self, request: ScramParamsRequest) -> ScramParamsReply:
         login = _normalise_login(request.username)
-        async with self._sessions() as session:
-            account = await _account_for(session, login)
+        account = await self._account_for(login)
         if account is not None and account.scram_salt and account.scram_iterations:
             return ScramParamsReply(
                 salt=base64.b64encode(account.scram_salt).decode(), iterations=account.scram_iterations
@@ -89,6 +84,9 @@ class Authenticator:
         # A stable decoy, so probing SCRAM does not reveal which accounts exist.
         decoy = hmac.digest(self._secret, f"scram-salt:{login}".encode(), "sha256")[:16]
         return ScramParamsReply(salt=base64.b64encode(decoy).decode(), iterations=self._scram_iterations)
+
+    async def _account_for(self, login: str) -> Credentials | None:
+        return await self._reads.credentials(parse_address(login)) if login else None
 
     def _throttled(self, login: str, client: str) -> float | None:
         waits = [
@@ -107,7 +105,7 @@ class Authenticator:
         if client:
             self._client_failures.record_failure(client)
 
-    async def _verify(self, request: AuthRequest, account: Account | None) -> tuple[bool, str | None]:
+    async def _verify(self, request: AuthRequest, account: Credentials | None) -> tuple[bool, str | None]:
         if request.mechanism is Mechanism.PLAIN:
             return await _verify_plain(request, account), None
         if request.mechanism is Mechanism.SCRAM_SHA_256:
@@ -132,13 +130,7 @@ def _login_address(request: AuthRequest) -> str:
     return _normalise_login(username)
 
 
-async def _account_for(session: AsyncSession, login: str) -> Account | None:
-    if not login:
-        return None
-    return await find_account(session, parse_address(login))
-
-
-async def _verify_plain(request: AuthRequest, account: Account | None) -> bool:
+async def _verify_plain(request: AuthRequest, account: Credentials | None) -> bool:
     if request.password is None:
         raise BadRequest("PLAIN needs a password")
     stored = account.password_hash if account is not None and account.password_hash else _DECOY_HASH
@@ -146,7 +138,7 @@ async def _verify_plain(request: AuthRequest, account: Account | None) -> bool:
     return ok and account is not None and account.password_hash is not None
 
 
-def _verify_scram(request: AuthRequest, account: Account | None) -> tuple[bool, str | None]:
+def _verify_scram(request: AuthRequest, account: Credentials | None) -> tuple[bool, str | None]:
     if request.scram is None:
         raise BadRequest("SCRAM-SHA-256 needs the auth message and client proof")
     if account is None or account.scram_stored_key is None or account.scram_server_key is None:
@@ -160,7 +152,7 @@ def _verify_scram(request: AuthRequest, account: Account | None) -> tuple[bool, 
     return signature is not None, signature
 
 
-def _verify_digest(request: AuthRequest, account: Account | None) -> bool:
+def _verify_digest(request: AuthRequest, account: Credentials | None) -> bool:
     fields = request.digest
     if fields is None:
         raise BadRequest("DIGEST needs the Authorization fields")
@@ -171,15 +163,9 @@ def _verify_digest(request: AuthRequest, account: Account | None) -> bool:
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     # RFC 8760: realm = the account's domain; a domain alias is not the same realm.
-    if fields.realm.lower() != account.entry.domain.name:
+    if fields.realm.lower() != account.domain.name:
         return False
-    by_address = "@" in request.username
-    ha1 = {
-        ("MD5", False): account.ha1_md5,
-        ("SHA-256", False): account.ha1_sha256,
-        ("MD5", True): account.ha1_md5_address,
-        ("SHA-256", True): account.ha1_sha256_address,
-    }[(algorithm, by_address)]
+    ha1 = account.ha1[(algorithm, "@" in request.username)]
     if not ha1:
         return False
     try:

@@ -26,16 +26,6 @@ async def get_domain_or_raise(session: AsyncSession, name: str) -> Domain:
     return domain
 
 
-async def find_entry(session: AsyncSession, address: Address) -> tuple[Domain | None, AddressEntry | None]:
-    domain = await find_domain(session, address.domain)
-    if domain is None:
-        return None, None
-    entry = await session.scalar(
-        select(AddressEntry).where(AddressEntry.domain_id == domain.id, AddressEntry.local == address.local)
-    )
-    return domain, entry
-
-
 async def find_account(session: AsyncSession, address: Address) -> Account | None:
     domain = await find_domain(session, address.domain)
     if domain is None:

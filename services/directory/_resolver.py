@@ -13,20 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from libs.contracts.directory import ResolveReply, ResolveStatus
-from services.directory._addresses import Address, InvalidAddress, parse_address
-from services.directory._lookup import entry_address, find_entry
-from services.directory.models import (
-    Account,
-    AddressEntry,
-    AddressKind,
-    Alias,
-    Forwarder,
-    Group,
-)
+from services.directory._addresses import InvalidAddress, parse_address
+from services.directory._reads import DirectoryReads, EntryRow
+from services.directory.models import AddressKind
 
 
 @dataclass
@@ -46,12 +36,12 @@ class _Expansion:
             self.remote.append(address)
 
 
-async def resolve(session: AsyncSession, text: str, *, max_depth: int = 10) -> ResolveReply:
+async def resolve(reads: DirectoryReads, text: str, *, max_depth: int = 10) -> ResolveReply:
     try:
         address = parse_address(text)
     except InvalidAddress as exc:
         return ResolveReply(status=ResolveStatus.INVALID, address=text[:320], reason=str(exc))
-    domain, entry = await _find_with_subaddress(session, address)
+    domain, entry = await reads.entry(address)
     if domain is None:
         return ResolveReply(status=ResolveStatus.REMOTE, address=address.text)
     if not domain.enabled:
@@ -59,44 +49,36 @@ async def resolve(session: AsyncSession, text: str, *, max_depth: int = 10) -> R
     if entry is None:
         return ResolveReply(status=ResolveStatus.UNKNOWN, address=address.text, reason="no such address")
     expansion = _Expansion(max_depth=max_depth)
-    await _expand_entry(session, entry, expansion, depth=0)
-    canonical = entry_address(entry)
+    await _expand_entry(reads, entry, expansion, depth=0)
     if not expansion.accounts and not expansion.remote:
         reason = "; ".join(expansion.notes) or "nobody receives at this address"
-        return ResolveReply(status=ResolveStatus.UNKNOWN, address=canonical, reason=reason)
+        return ResolveReply(status=ResolveStatus.UNKNOWN, address=entry.address, reason=reason)
     return ResolveReply(
         status=ResolveStatus.LOCAL,
-        address=canonical,
+        address=entry.address,
         accounts=expansion.accounts,
         remote=expansion.remote,
         reason="; ".join(expansion.notes),
     )
 
 
-async def _find_with_subaddress(session: AsyncSession, address: Address):  # type: ignore[no-untyped-def]
-    domain, entry = await find_entry(session, address)
-    if domain is not None and entry is None and (base := address.without_subaddress()) is not None:
-        _domain, entry = await find_entry(session, base)
-    return domain, entry
-
-
-async def _expand_address(session: AsyncSession, text: str, expansion: _Expansion, *, depth: int) -> None:
+async def _expand_address(reads: DirectoryReads, text: str, expansion: _Expansion, *, depth: int) -> None:
     try:
         address = parse_address(text)
     except InvalidAddress:
         expansion.notes.append(f"skipped invalid target {text[:80]!r}")
         return
-    domain, entry = await _find_with_subaddress(session, address)
+    domain, entry = await reads.entry(address)
     if domain is None:
         expansion.add_remote(address.text)
     elif entry is None:
         expansion.notes.append(f"no such address {address.text}")
     else:
-        await _expand_entry(session, entry, expansion, depth=depth)
+        await _expand_entry(reads, entry, expansion, depth=depth)
 
 
-async def _expand_entry(session: AsyncSession, entry: AddressEntry, expansion: _Expansion, *, depth: int) -> None:
-    name = entry_address(entry)
+async def _expand_entry(reads: DirectoryReads, entry: EntryRow, expansion: _Expansion, *, depth: int) -> None:
+    name = entry.address
     if name in expansion.seen:
         expansion.notes.append(f"loop at {name}")
         return
@@ -104,25 +86,21 @@ async def _expand_entry(session: AsyncSession, entry: AddressEntry, expansion: _
         expansion.notes.append(f"nesting deeper than {expansion.max_depth} at {name}")
         return
     expansion.seen.add(name)
-    for target in await _targets(session, entry):
+    for target in await _targets(reads, entry):
         if target is None:
             expansion.add_account(name)
         else:
-            await _expand_address(session, target, expansion, depth=depth + 1)
+            await _expand_address(reads, target, expansion, depth=depth + 1)
 
 
-async def _targets(session: AsyncSession, entry: AddressEntry) -> list[str | None]:
+async def _targets(reads: DirectoryReads, entry: EntryRow) -> list[str | None]:
     """What an entry points at; `None` means "this account itself"."""
     if entry.kind == AddressKind.ACCOUNT:
-        enabled = await session.scalar(select(Account.enabled).where(Account.address_id == entry.id))
-        return [None] if enabled else []
+        return [None] if entry.account_enabled else []
     if entry.kind == AddressKind.ALIAS:
-        target = await session.scalar(select(Alias.target).where(Alias.address_id == entry.id))
-        return [target] if target else []
+        return [entry.alias_target] if entry.alias_target else []
     if entry.kind == AddressKind.FORWARDER:
-        targets = await session.scalar(select(Forwarder.targets).where(Forwarder.address_id == entry.id))
-        return list(targets or [])
+        return list(entry.forwarder_targets or [])
     if entry.kind == AddressKind.GROUP:
-        group = await session.get(Group, entry.id)
-        return [m.member for m in group.members] if group else []
+        return list(await reads.group_members(entry.id))
     return []

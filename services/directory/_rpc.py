@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from prometheus_client import Counter, Histogram
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from libs.bus import Endpoint, timed
 from libs.contracts import directory as contract
 from libs.contracts.errors import BadRequest, NotFound
 from services.directory._addresses import InvalidAddress, parse_address
 from services.directory._authenticator import Authenticator
-from services.directory._lookup import entry_address, find_account
+from services.directory._reads import DirectoryReads
 from services.directory._resolver import resolve
 
 RPC_SECONDS = Histogram(
@@ -23,10 +25,8 @@ AUTH_RESULTS = Counter("parley_directory_auth_total", "Authentication verdicts",
 
 
 class DirectoryRpc:
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], authenticator: Authenticator, *, max_depth: int
-    ) -> None:
-        self._sessions = sessions
+    def __init__(self, reads: DirectoryReads, authenticator: Authenticator, *, max_depth: int) -> None:
+        self._reads = reads
         self._authenticator = authenticator
         self._max_depth = max_depth
 
@@ -57,24 +57,29 @@ class DirectoryRpc:
         return reply
 
     async def resolve(self, request: contract.ResolveRequest) -> contract.ResolveReply:
-        async with self._sessions() as session:
-            return await resolve(session, request.address, max_depth=self._max_depth)
+        return await resolve(self._reads, request.address, max_depth=self._max_depth)
 
     async def account_get(self, request: contract.AccountGetRequest) -> contract.AccountInfo:
         try:
             address = parse_address(request.address)
         except InvalidAddress as exc:
             raise BadRequest(str(exc)) from None
-        async with self._sessions() as session:
-            account = await find_account(session, address)
-        if account is None:
+        found = await self._reads.account(address)
+        if found is None:
             raise NotFound(f"no account {address.text}")
+        domain, row, local = found
         return contract.AccountInfo(
-            address=entry_address(account.entry),
-            domain=account.entry.domain.name,
-            real_name=account.real_name,
-            enabled=account.enabled and account.entry.domain.enabled,
-            quota_bytes=account.quota_bytes,
-            quota_messages=account.quota_messages,
-            settings=account.settings or {},
+            address=f"{local}@{domain.name}",
+            domain=domain.name,
+            real_name=row.real_name,
+            enabled=bool(row.enabled) and domain.enabled,
+            quota_bytes=row.quota_bytes,
+            quota_messages=row.quota_messages,
+            settings=_json(row.settings),
         )
+
+
+def _json(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):  # a driver that hands JSON back as text
+        value = json.loads(value)
+    return dict(value or {})

@@ -10,15 +10,17 @@ from importlib.metadata import version
 
 from libs.bus import Bus
 from libs.config import SuiteSettings
-from libs.contracts.directory import SERVICE_NAME
+from libs.contracts.directory import SERVICE_NAME, ObjectKind
 from libs.db import create_engine, session_factory
 from libs.db.migrations import upgrade_async
+from libs.db.reader import Reader
 from libs.db.unit_of_work import UnitOfWork
 from libs.log import configure_logging, get_logger
 from libs.ops import build_ops_app, bus_check, database_check, http_server
 from libs.ops.runner import run
 from services.directory._authenticator import Authenticator
 from services.directory._bootstrap import ensure_first_admin, server_secret
+from services.directory._reads import DirectoryReads
 from services.directory._rpc import DirectoryRpc
 from services.directory._throttle import FailureWindow
 from services.directory.admin.app import build_admin_app
@@ -44,14 +46,17 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: DirectorySe
         url=admin_url,
     )
     bus = await Bus.open(suite.nats_url, name=SERVICE_NAME, timeout=suite.bus_timeout)
+    reader = Reader(url)
+    reads = DirectoryReads(reader)
+    await _forget_domains_on_change(bus, reads)
     authenticator = Authenticator(
-        sessions,
+        reads,
         server_secret=secret,
         account_failures=FailureWindow(limit=settings.auth_max_failures_account, window=settings.auth_window),
         client_failures=FailureWindow(limit=settings.auth_max_failures_client, window=settings.auth_window),
         scram_iterations=settings.scram_iterations,
     )
-    rpc = DirectoryRpc(sessions, authenticator, max_depth=settings.max_resolve_depth)
+    rpc = DirectoryRpc(reads, authenticator, max_depth=settings.max_resolve_depth)
     await bus.serve(
         service=SERVICE_NAME,
         version=version("parley"),
@@ -61,7 +66,7 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: DirectorySe
     admin_auth = AdminAuthenticator(
         sessions, FailureWindow(limit=settings.auth_max_failures_client, window=settings.auth_window)
     )
-    admin_app = build_admin_app(AdminContext(UnitOfWork(sessions, bus.publish), admin_auth, settings))
+    admin_app = build_admin_app(AdminContext(UnitOfWork(sessions, bus.publish), admin_auth, settings, reads))
 
     servers = [
         http_server(admin_app, host=suite.bind_host, port=settings.admin_port),
@@ -83,8 +88,19 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: DirectorySe
     await asyncio.gather(*tasks, return_exceptions=True)
     stopper.cancel()
     await bus.close()
+    await reader.close()
     await engine.dispose()
     log.info("directory.stopped")
+
+
+async def _forget_domains_on_change(bus: Bus, reads: DirectoryReads) -> None:
+    """Any replica's domain change drops this process's domain cache."""
+
+    async def forget(_msg: object) -> None:
+        reads.forget_domains()
+
+    for kind in (ObjectKind.DOMAIN, ObjectKind.DOMAIN_ALIAS):
+        await bus.nc.subscribe(f"directory.{kind.value}.*", cb=forget)
 
 
 def _client_host(bind_host: str) -> str:

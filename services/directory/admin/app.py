@@ -64,7 +64,6 @@ def build_admin_app(ctx: AdminContext) -> FastAPI:
     async def resolve_address(
         address: str, ctx: AdminContext = Depends(context), who: Principal = Depends(principal)
     ) -> ResolveReply:
-        async with ctx.uow.sessions() as session:
-            return await resolve(session, address, max_depth=ctx.settings.max_resolve_depth)
+        return await resolve(ctx.reads, address, max_depth=ctx.settings.max_resolve_depth)
 
     return app

@@ -9,6 +9,7 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from libs.contracts.errors import Unauthorized
 from libs.db.unit_of_work import UnitOfWork
+from services.directory._reads import DirectoryReads
 from services.directory.admin.principal import AdminAuthenticator, Principal
 from services.directory.config import DirectorySettings
 
@@ -20,6 +21,7 @@ class AdminContext:
     uow: UnitOfWork
     admin_auth: AdminAuthenticator
     settings: DirectorySettings
+    reads: DirectoryReads
 
 
 def context(request: Request) -> AdminContext:
