@@ -44,15 +44,17 @@ class Reader:
         else:
             self._async = create_async_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800)
 
-    async def all(self, statement: Executable) -> Sequence[Row[Any]]:
+    async def all(self, statement: Executable, params: dict[str, Any] | None = None) -> Sequence[Row[Any]]:
+        """Rows of `statement`; build statements once with bindparam() and pass `params`,
+        so SQLAlchemy's compiled cache does the rest."""
         if self._sqlite:
             with self._sync.connect() as connection:
-                return connection.execute(statement).all()
+                return connection.execute(statement, params or {}).all()
         async with self._async.connect() as connection:
-            return (await connection.execute(statement)).all()
+            return (await connection.execute(statement, params or {})).all()
 
-    async def first(self, statement: Executable) -> Row[Any] | None:
-        rows = await self.all(statement)
+    async def first(self, statement: Executable, params: dict[str, Any] | None = None) -> Row[Any] | None:
+        rows = await self.all(statement, params)
         return rows[0] if rows else None
 
     async def close(self) -> None:

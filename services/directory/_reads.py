@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from libs.db.reader import Reader
 from services.directory._addresses import Address
@@ -76,6 +76,37 @@ class Credentials:
         return f"{self.local}@{self.domain.name}"
 
 
+# Built once: each request only binds values (SQLAlchemy caches the compiled form).
+_ENTRY = (
+    select(AddressEntry.id, AddressEntry.kind, AddressEntry.local, Account.enabled, Alias.target, Forwarder.targets)
+    .outerjoin(Account, Account.address_id == AddressEntry.id)
+    .outerjoin(Alias, Alias.address_id == AddressEntry.id)
+    .outerjoin(Forwarder, Forwarder.address_id == AddressEntry.id)
+    .where(
+        AddressEntry.domain_id == bindparam("domain_id"), AddressEntry.local.in_(bindparam("locals", expanding=True))
+    )
+)
+_MEMBERS = select(GroupMember.member).where(GroupMember.group_id == bindparam("group_id")).order_by(GroupMember.member)
+_BY_LOCAL = (AddressEntry.domain_id == bindparam("domain_id"), AddressEntry.local == bindparam("local"))
+_CREDENTIALS = (
+    select(AddressEntry.local, *_CREDENTIAL_COLUMNS)
+    .join(Account, Account.address_id == AddressEntry.id)
+    .where(*_BY_LOCAL)
+)
+_ACCOUNT = (
+    select(
+        AddressEntry.local,
+        Account.real_name,
+        Account.enabled,
+        Account.quota_bytes,
+        Account.quota_messages,
+        Account.settings,
+    )
+    .join(Account, Account.address_id == AddressEntry.id)
+    .where(*_BY_LOCAL)
+)
+
+
 class DirectoryReads:
     def __init__(self, reader: Reader) -> None:
         self._reader = reader
@@ -109,20 +140,7 @@ class DirectoryReads:
             return None, None
         base = address.without_subaddress()
         locals_ = [address.local] + ([base.local] if base else [])
-        rows = await self._reader.all(
-            select(
-                AddressEntry.id,
-                AddressEntry.kind,
-                AddressEntry.local,
-                Account.enabled,
-                Alias.target,
-                Forwarder.targets,
-            )
-            .outerjoin(Account, Account.address_id == AddressEntry.id)
-            .outerjoin(Alias, Alias.address_id == AddressEntry.id)
-            .outerjoin(Forwarder, Forwarder.address_id == AddressEntry.id)
-            .where(AddressEntry.domain_id == domain.id, AddressEntry.local.in_(locals_))
-        )
+        rows = await self._reader.all(_ENTRY, {"domain_id": domain.id, "locals": locals_})
         by_local = {r.local: r for r in rows}
         row = by_local.get(address.local) or (by_local.get(base.local) if base else None)
         if row is None:
@@ -130,20 +148,14 @@ class DirectoryReads:
         return domain, EntryRow(row.id, row.kind, row.local, domain, row.enabled, row.target, _targets(row.targets))
 
     async def group_members(self, group_id: int) -> list[str]:
-        rows = await self._reader.all(
-            select(GroupMember.member).where(GroupMember.group_id == group_id).order_by(GroupMember.member)
-        )
+        rows = await self._reader.all(_MEMBERS, {"group_id": group_id})
         return [r.member for r in rows]
 
     async def credentials(self, address: Address) -> Credentials | None:
         domain = await self.domain(address.domain)
         if domain is None:
             return None
-        row = await self._reader.first(
-            select(AddressEntry.local, *_CREDENTIAL_COLUMNS)
-            .join(Account, Account.address_id == AddressEntry.id)
-            .where(AddressEntry.domain_id == domain.id, AddressEntry.local == address.local)
-        )
+        row = await self._reader.first(_CREDENTIALS, {"domain_id": domain.id, "local": address.local})
         if row is None:
             return None
         return Credentials(
@@ -168,18 +180,7 @@ class DirectoryReads:
         domain = await self.domain(address.domain)
         if domain is None:
             return None
-        row = await self._reader.first(
-            select(
-                AddressEntry.local,
-                Account.real_name,
-                Account.enabled,
-                Account.quota_bytes,
-                Account.quota_messages,
-                Account.settings,
-            )
-            .join(Account, Account.address_id == AddressEntry.id)
-            .where(AddressEntry.domain_id == domain.id, AddressEntry.local == address.local)
-        )
+        row = await self._reader.first(_ACCOUNT, {"domain_id": domain.id, "local": address.local})
         return (domain, row, row.local) if row is not None else None
 
 

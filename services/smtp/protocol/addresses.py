@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 
 _UTF8 = "\u0080-\U0010ffff"  # RFC 6531 section 3.3: UTF8-non-ascii joins atext, qtext and sub-domain
-_ATEXT = "A-Za-z0-9!#$%&'*+/=?^_`{|}~-" + _UTF8  # RFC 5322 section 3.2.3
+_ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-" + _UTF8  # RFC 5322 section 3.2.3
 _DOT_STRING = re.compile(rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*")
 _LET_DIG = "A-Za-z0-9" + _UTF8
 _SUB_DOMAIN = rf"[{_LET_DIG}](?:[{_LET_DIG}-]*[{_LET_DIG}])?"
