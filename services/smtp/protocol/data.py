@@ -25,14 +25,16 @@ an end. What happens to the bare <CR> or <LF> itself is the policy's choice
 next "." is content, neither terminator nor stuffing.
 
 Text lines longer than the limit (RFC 5321 section 4.5.3.1.6: 1000 octets
-with <CRLF>, stuffing dot not counted) set ``line_too_long``; the session then
-fails the message after its end, without buffering the line.
+with <CRLF>, stuffing dot not counted) set ``line_too_long``: ``feed`` returns
+at the first octet over the limit, and the session fails the message after
+its end, without buffering the line.
 """
 
 from __future__ import annotations
 
 import enum
 import re
+import sys
 from dataclasses import dataclass
 
 _CR = 0x0D
@@ -78,9 +80,18 @@ class DotReader:
             if at is _At.IN_LINE:
                 match = _CR_OR_LF.search(buffer, position)
                 stop = match.start() if match else size
+                room = self._room()
+                if stop - position > room:
+                    # The line gets too long inside this run: stop exactly there, so
+                    # the caller fails the message at the same octet however the
+                    # input was cut into reads.
+                    out.append(bytes(buffer[position : position + room]))
+                    self._line_length += room + 1
+                    self.line_too_long = True
+                    return DataProgress(b"".join(out), position + room)
                 if stop > position:
                     out.append(bytes(buffer[position:stop]))
-                    self._count(stop - position)
+                    self._line_length += stop - position
                 position = stop
                 if match is None:
                     break
@@ -130,10 +141,11 @@ class DotReader:
                 self._at = _At.CR
         return DataProgress(b"".join(out), position)
 
-    def _count(self, octets: int) -> None:
-        self._line_length += octets
-        if self._max_line is not None and self._line_length + 2 > self._max_line:
-            self.line_too_long = True
+    def _room(self) -> int:
+        """Content octets the current line may still take before it is too long."""
+        if self._max_line is None or self.line_too_long:
+            return sys.maxsize
+        return max(self._max_line - 2 - self._line_length, 0)
 
     def _end_line(self) -> None:
         self._line_length = 0

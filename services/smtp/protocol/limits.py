@@ -62,7 +62,7 @@ class Limits:
         floors = {
             "max_command_line": (self.max_command_line, RFC_COMMAND_LINE),
             "max_auth_line": (self.max_auth_line, RFC_COMMAND_LINE),
-            "max_text_line": (self.max_text_line or RFC_TEXT_LINE, RFC_TEXT_LINE),
+            "max_text_line": (RFC_TEXT_LINE if self.max_text_line is None else self.max_text_line, RFC_TEXT_LINE),
             "max_message_size": (self.max_message_size, 1),
             "max_recipients": (self.max_recipients, 1),
             "max_errors": (self.max_errors, 1),

@@ -27,11 +27,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from . import replies
-from .addresses import Address
 from .auth import CANCEL, decode_response
 from .capabilities import ehlo_keywords
 from .commands import HANDLERS, BdatChunk, Context
@@ -45,7 +44,6 @@ from .events import (
     AuthStarted,
     ConnectionLost,
     DataStarted,
-    Envelope,
     Event,
     GreetingNeeded,
     HeloReceived,
@@ -65,39 +63,10 @@ from .events import (
 )
 from .limits import BareNewlinePolicy
 from .lines import LineProblem, LineReader
-from .parameters import MailParameters
 from .parser import Command, Verb, parse_command
 from .replies import Reply
 from .states import State, transition
-
-
-@dataclass
-class _Transaction:
-    """The envelope being built, and how its content is going (RFC 5321 section 3.3)."""
-
-    reverse_path: Address | None
-    params: MailParameters
-    recipients: list[Recipient] = field(default_factory=list)
-    size: int = 0
-    via: Literal["DATA", "BDAT"] | None = None
-    #: Set once the message is doomed (too big, line too long): content is then
-    #: read and dropped, and this is the reply after its end.
-    failure: Reply | None = None
-
-    def envelope(self) -> Envelope:
-        return Envelope(self.reverse_path, self.params, tuple(self.recipients))
-
-
-@dataclass
-class _Chunk:
-    """A BDAT chunk being read. Its octets are consumed even when BDAT is refused
-    (RFC 3030 section 2), or they would be read as commands."""
-
-    size: int
-    remaining: int
-    last: bool
-    refusal: Reply | None
-    resume: State
+from .transaction import ChunkInProgress, Transaction
 
 
 @dataclass
@@ -118,8 +87,8 @@ class Session:
         self._pending: _Pending | None = None
         self._lines = LineReader()
         self._dot: DotReader | None = None
-        self._chunk: _Chunk | None = None
-        self._transaction: _Transaction | None = None
+        self._chunk: ChunkInProgress | None = None
+        self._transaction: Transaction | None = None
         self._helo_name: str | None = None
         self._tls_active = config.tls_active
         self._authenticated_as: str | None = None
@@ -148,6 +117,11 @@ class Session:
     @property
     def error_count(self) -> int:
         return self._errors
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Octets received but not yet consumed (bounded by the line limits plus one read)."""
+        return len(self._buffer)
 
     # --- bytes in, events out, bytes out -------------------------------------------------
 
@@ -191,6 +165,8 @@ class Session:
         """Answer the pending question with ``reply``; 2yz means yes. Returns the bytes to send."""
         pending = self._delivered()
         question = pending.question
+        if 300 <= reply.code < 400:
+            raise LocalProtocolError("3yz replies (354, 334) are sent by the session itself")
         if isinstance(question, AuthStarted | AuthResponse):
             if reply.code < 400:
                 raise LocalProtocolError("use auth_challenge() or auth_succeeded() for AUTH")
@@ -212,7 +188,11 @@ class Session:
         self._pending = None
         for reply in per_recipient:
             self._queue(reply)
-        self._enter(State.READY)
+        closing = [reply for reply in per_recipient if reply.code == 421]
+        if closing:
+            self._close(closing[0])
+        else:
+            self._enter(State.READY)
         return self.data_to_send()
 
     def auth_challenge(self, challenge: bytes) -> bytes:
@@ -348,7 +328,7 @@ class Session:
             transition(self._state, Verb.BDAT)
         except RemoteProtocolError as error:
             refusal = error.reply
-        self._chunk = _Chunk(outcome.size, outcome.size, outcome.last, refusal, resume=self._state)
+        self._chunk = ChunkInProgress(outcome.size, outcome.size, outcome.last, refusal, resume=self._state)
         if refusal is None:
             self._begin_content("BDAT")
         self._state = State.RECEIVING_CHUNK
@@ -370,7 +350,7 @@ class Session:
             self._finish_chunk(chunk)
         return True
 
-    def _finish_chunk(self, chunk: _Chunk) -> None:
+    def _finish_chunk(self, chunk: ChunkInProgress) -> None:
         if chunk.refusal is not None:
             self._state = chunk.resume
             self._protocol_error(chunk.refusal, Verb.BDAT)
@@ -394,7 +374,8 @@ class Session:
         transaction = self._current_transaction()
         if progress.content:
             self._take_content(progress.content)
-        if reader.line_too_long and transaction.failure is None:
+        aborted_now = reader.line_too_long and transaction.failure is None
+        if aborted_now:
             self._abort_message(replies.line_too_long())  # RFC 5321 section 4.5.3.1.6
         if progress.bare_newline:
             reply = replies.bare_newline()
@@ -403,7 +384,7 @@ class Session:
             self._terminate(reply, copies=self._reply_count(per_recipient=True))
             return True
         if not progress.finished:
-            return progress.consumed > 0
+            return progress.consumed > 0 or aborted_now
         self._dot = None
         if transaction.failure is not None:
             self._fail_message(transaction.failure, per_recipient=True)
@@ -444,12 +425,11 @@ class Session:
             self._events.append(DataStarted(via))
 
     def _take_content(self, data: bytes) -> None:
-        transaction = self._current_transaction()
-        transaction.size += len(data)
-        if transaction.failure is None and transaction.size > self.config.limits.max_message_size:
+        admitted, too_big = self._current_transaction().admit(data, max_size=self.config.limits.max_message_size)
+        if admitted:
+            self._events.append(MessageDataChunk(admitted))
+        if too_big:
             self._abort_message(replies.message_too_big())  # RFC 1870 section 6.3
-        if transaction.failure is None:
-            self._events.append(MessageDataChunk(data))
 
     def _abort_message(self, reply: Reply) -> None:
         self._current_transaction().failure = reply
@@ -485,7 +465,7 @@ class Session:
             if isinstance(question, HeloReceived):
                 self._helo_name = question.name
             elif isinstance(question, MailFromReceived):
-                self._transaction = _Transaction(question.reverse_path, question.params)
+                self._transaction = Transaction(question.reverse_path, question.params)
             elif isinstance(question, RecipientReceived):
                 self._current_transaction().recipients.append(Recipient(question.address, question.params))
             self._enter(success)
@@ -551,7 +531,7 @@ class Session:
             raise LocalProtocolError(f"{type(question).__name__} is not an AUTH step")
         return question
 
-    def _current_transaction(self) -> _Transaction:
+    def _current_transaction(self) -> Transaction:
         if self._transaction is None:
             raise LocalProtocolError("no mail transaction")  # unreachable through the state table
         return self._transaction
