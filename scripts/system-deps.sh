@@ -17,6 +17,7 @@ if [ "$purpose" = "test" ]; then
         missing+=(postgresql)
     fi
     command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+    command -v swaks >/dev/null 2>&1 || missing+=(swaks)
 fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -101,10 +101,15 @@ class Endpoint:
 
 
 class Bus:
-    def __init__(self, nc: Client, *, timeout: float = 5.0) -> None:
+    def __init__(self, nc: Client, *, timeout: float = 5.0, max_in_flight: int = 256) -> None:
         self.nc = nc
         self.timeout = timeout
         self._services: list[Service] = []
+        # nats-py runs one subscription's callbacks one after another; handlers run as
+        # tasks instead, so a slow request (a database commit) does not hold up the next,
+        # and requests that arrive together can share work (storage's group commit).
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(cls, url: str, *, name: str, timeout: float = 5.0) -> Bus:
@@ -151,9 +156,24 @@ class Bus:
             self.nc, name=service, version=version, description=description, queue_group=f"{service}-rpc"
         )
         for ep in endpoints:
-            await svc.add_endpoint(name=ep.name, subject=ep.subject, handler=_typed_handler(ep))
+            await svc.add_endpoint(name=ep.name, subject=ep.subject, handler=self._concurrent(_typed_handler(ep)))
         self._services.append(svc)
         return svc
+
+    def _concurrent(self, handler: Callable[[Request], Awaitable[None]]) -> Callable[[Request], Awaitable[None]]:
+        async def start(request: Request) -> None:
+            await self._slots.acquire()  # back-pressure: past the limit, requests wait in the subscription
+            task = asyncio.create_task(self._run(handler, request))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+        return start
+
+    async def _run(self, handler: Callable[[Request], Awaitable[None]], request: Request) -> None:
+        try:
+            await handler(request)
+        finally:
+            self._slots.release()
 
     async def close(self) -> None:
         for svc in self._services:
@@ -162,6 +182,8 @@ class Bus:
             except Exception:  # already gone with the connection
                 pass
         self._services.clear()
+        if self._in_flight:  # let accepted requests finish and answer before the connection goes
+            await asyncio.wait(set(self._in_flight), timeout=10)
         if not self.nc.is_closed:
             try:
                 await asyncio.wait_for(self.nc.drain(), timeout=5)

@@ -29,7 +29,8 @@ class ServiceSpec:
 
     def describe_endpoints(self, host: str) -> list[tuple[str, str]]:
         values = self.load_settings().model_dump()
-        return [(label, template.format(host=host, **values)) for label, template in self.endpoints]
+        described = [(label, template.format(host=host, **values)) for label, template in self.endpoints]
+        return [(label, url) for label, url in described if not url.endswith(":0")]  # port 0: listener off
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
@@ -49,6 +50,17 @@ SERVICES: tuple[ServiceSpec, ...] = (
         settings="services.storage.config:StorageSettings",
         endpoints=(),
         owns_database=True,
+    ),
+    ServiceSpec(
+        name="smtp",
+        module="services.smtp",
+        settings="services.smtp.config:SmtpSettings",
+        endpoints=(
+            ("SMTP (MX)", "smtp://{host}:{mx_port}"),
+            ("submission (STARTTLS)", "smtp://{host}:{submission_port}"),
+            ("submissions (TLS)", "smtps://{host}:{submissions_port}"),
+            ("LMTP", "lmtp://{host}:{lmtp_port}"),
+        ),
     ),
 )
 

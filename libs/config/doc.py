@@ -20,6 +20,7 @@ SCHEMAS = (
     ("Blob store", "libs.blobs.settings:BlobSettings"),
     ("directory", "services.directory.config:DirectorySettings"),
     ("storage", "services.storage.config:StorageSettings"),
+    ("smtp", "services.smtp.config:SmtpSettings"),
 )
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 

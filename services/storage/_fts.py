@@ -76,8 +76,11 @@ def match_clause(dialect: str, query: str, *, body_only: bool) -> ColumnElement[
     if not terms:
         return None
     if dialect == "postgresql":
-        columns = "body" if body_only else "headers || body"
-        sql = f"SELECT message_id AS id FROM message_fts WHERE ({columns}) @@ phraseto_tsquery('simple', :q)"
+        # One condition per indexed column, so each can use its GIN index.
+        where = "body @@ phraseto_tsquery('simple', :q)"
+        if not body_only:
+            where += " OR headers @@ phraseto_tsquery('simple', :q)"
+        sql = f"SELECT message_id AS id FROM message_fts WHERE {where}"
         value = " ".join(terms)
     else:
         sql = "SELECT rowid AS id FROM message_fts WHERE message_fts MATCH :q"

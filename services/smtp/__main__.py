@@ -1,0 +1,3 @@
+from services.smtp.main import main
+
+main()

@@ -1,0 +1,397 @@
+"""The SMTP/LMTP listeners: asyncio sockets around the sans-I/O session.
+
+How this works
+--------------
+Each accepted connection gets a `Session` (services/smtp/protocol) and one
+loop: read what the client sent (bounded, with the RFC 5321 section 4.5.3.2
+timeouts), feed it to the session, act on the events it returns (ask the
+policy, stream content into the blob store), write the replies. Writes wait
+for the socket with a timeout, so a client that never reads costs us one
+stalled task, never a stalled server. A small per-address counter refuses a
+client that opens too many connections at once (421 4.7.0).
+
+STARTTLS (RFC 3207) upgrades the same stream with `StreamWriter.start_tls`
+and then tells the session, which drops any plaintext sent after the command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from libs.blobs import BlobStore
+from libs.log import get_logger
+from services.smtp import _metrics
+from services.smtp._auth import SaslExchange
+from services.smtp._spool import Spool, received_protocol, trace_headers
+from services.smtp.policy import BusPolicy, DeliveryOutcome, storage_unavailable
+from services.smtp.protocol import (
+    NEED_DATA,
+    Address,
+    AuthResponse,
+    AuthStarted,
+    ConnectionLost,
+    DataStarted,
+    Event,
+    GreetingNeeded,
+    HeloReceived,
+    MailFromReceived,
+    MessageAborted,
+    MessageComplete,
+    MessageDataChunk,
+    QuitReceived,
+    RecipientReceived,
+    Reply,
+    ResetReceived,
+    Session,
+    SessionConfig,
+    SessionTerminated,
+    StartTlsRequested,
+    State,
+)
+
+READ_SIZE = 64 * 1024
+_DATA_STATES = (State.RECEIVING_DATA, State.RECEIVING_CHUNK)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    command: float = 300.0
+    data_block: float = 180.0
+    data_end: float = 600.0
+    write: float = 60.0
+    tls_handshake: float = 60.0
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One port: its name (mx, submission, submissions, lmtp), the session settings, TLS."""
+
+    name: str
+    port: int
+    config: SessionConfig
+    ssl_context: ssl.SSLContext | None = None  # for STARTTLS, or implicit TLS when `implicit_tls`
+    implicit_tls: bool = False
+
+
+class ConnectionLimiter:
+    """Simultaneous connections per client address, in memory (one process's view)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: Counter[str] = Counter()
+
+    def acquire(self, address: str) -> bool:
+        if self._open[address] >= self.limit:
+            return False
+        self._open[address] += 1
+        return True
+
+    def release(self, address: str) -> None:
+        self._open[address] -= 1
+        if self._open[address] <= 0:
+            del self._open[address]
+
+
+class _Closing(Exception):
+    """The connection is over; close the socket."""
+
+
+class Connection:
+    """One client: the session, its transaction and the socket."""
+
+    def __init__(
+        self,
+        *,
+        listener: Listener,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        policy: BusPolicy,
+        blobs: BlobStore,
+        timeouts: Timeouts,
+        peer: str,
+    ) -> None:
+        self.listener = listener
+        self.reader = reader
+        self.writer = writer
+        self.policy = policy
+        self.blobs = blobs
+        self.timeouts = timeouts
+        self.peer = peer
+        self.session_id = uuid.uuid4().hex[:16]
+        self.session = Session(listener.config)
+        self.log = get_logger(session_id=self.session_id, peer=peer, listener=listener.name)
+        self.sasl = SaslExchange(policy, client_address=peer)
+        self.messages = 0
+        self._reverse_path: Address | None = None
+        self._declared_size: int | None = None
+        self._accounts: dict[Address, tuple[str, ...]] = {}
+        self._spool: Spool | None = None
+
+    async def run(self) -> None:
+        self.log.info("smtp.session.started")
+        try:
+            await self._loop()
+        except _Closing:
+            pass
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError) as exc:
+            self.log.info("smtp.session.connection_error", error=repr(exc))
+        except Exception:
+            self.log.exception("smtp.session.failed")
+        finally:
+            await self._discard_message()
+            self.writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.writer.wait_closed(), 5)
+            self.log.info("smtp.session.ended", messages=self.messages)
+
+    async def _loop(self) -> None:
+        while True:
+            while (event := self.session.next_event()) is not NEED_DATA:
+                await self._write(await self._act(event))
+                if isinstance(event, QuitReceived | SessionTerminated | ConnectionLost):
+                    await self._write(self.session.data_to_send())
+                    raise _Closing
+            await self._write(self.session.data_to_send())
+            if self.session.state is State.CLOSED:
+                raise _Closing
+            self.session.receive_data(await self._read())
+
+    async def _read(self) -> bytes:
+        timeout = self.timeouts.data_block if self.session.state in _DATA_STATES else self.timeouts.command
+        try:
+            return await asyncio.wait_for(self.reader.read(READ_SIZE), timeout)
+        except TimeoutError:
+            self.log.info("smtp.session.timeout", state=self.session.state.name)
+            reply = Reply(421, "4.4.2", f"{self.listener.config.hostname} Timeout, closing connection")
+            await self._write(reply.to_bytes())
+            raise _Closing from None
+
+    async def _write(self, data: bytes) -> None:
+        if not data:
+            return
+        self.writer.write(data)
+        try:
+            await asyncio.wait_for(self.writer.drain(), self.timeouts.write)
+        except TimeoutError:
+            self.log.info("smtp.session.write_timeout")
+            self.writer.transport.abort()
+            raise _Closing from None
+
+    # --- events ------------------------------------------------------------------------
+
+    async def _act(self, event: Event) -> bytes:
+        session = self.session
+        match event:
+            case GreetingNeeded() | HeloReceived():
+                return session.accept()
+            case MailFromReceived(reverse_path=reverse_path, params=params):
+                await self._discard_message()
+                self._reverse_path = reverse_path
+                self._declared_size = params.size
+                self._accounts = {}
+                return session.accept()
+            case RecipientReceived(address=address, params=_):
+                return await self._recipient(address)
+            case DataStarted():
+                self._start_message()
+                return b""
+            case MessageDataChunk(data=data):
+                if self._spool is not None:
+                    await self._spool.add(data)
+                return b""
+            case MessageAborted(reply=reply):
+                self.log.info("smtp.message.aborted", code=reply.code)
+                await self._discard_message()
+                return b""
+            case MessageComplete():
+                return await self._complete(event)
+            case ResetReceived():
+                await self._discard_message()
+                self._accounts = {}
+                return b""
+            case StartTlsRequested():
+                return await self._start_tls()
+            case AuthStarted() | AuthResponse():
+                return await self.sasl.step(session, event)
+            case ConnectionLost():
+                self.log.info("smtp.session.peer_closed")
+                return b""
+            case _:
+                return b""
+
+    async def _recipient(self, address: Address) -> bytes:
+        verdict = await self.policy.check_recipient(
+            address, authenticated=self.session.authenticated_as is not None, size=self._declared_size
+        )
+        _metrics.RECIPIENTS.labels(self.listener.name, str(verdict.reply.code if verdict.reply else 250)).inc()
+        if verdict.reply is not None:
+            self.log.info("smtp.rcpt.rejected", rcpt=address.text, code=verdict.reply.code)
+            return self.session.reply(verdict.reply)
+        self._accounts[address] = verdict.accounts
+        self.log.info("smtp.rcpt.accepted", rcpt=address.text)
+        return self.session.accept()
+
+    def _start_message(self) -> None:
+        recipients = list(self._accounts)
+        config = self.listener.config
+        head = trace_headers(
+            reverse_path=self._reverse_path,
+            helo=self.session.helo_name,
+            peer=self.peer,
+            hostname=config.hostname,
+            protocol=received_protocol(
+                lmtp=config.lmtp, tls=self.session.tls_active, authenticated=self.session.authenticated_as is not None
+            ),
+            session_id=self.session_id,
+            recipient=recipients[0].text if len(recipients) == 1 else None,
+        )
+        self._spool = Spool(self.blobs, head)
+
+    async def _discard_message(self) -> None:
+        spool, self._spool = self._spool, None
+        if spool is not None:
+            await spool.abort()
+
+    async def _complete(self, event: MessageComplete) -> bytes:
+        spool, self._spool = self._spool, None
+        message_id = f"{self.session_id}.{self.messages + 1}"
+        recipients = [self._accounts.get(r.address, ()) for r in event.envelope.recipients]
+        outcome = DeliveryOutcome(unavailable=True)
+        try:
+            if spool is None:
+                raise RuntimeError("message content was never started")
+            ref = await spool.finish(self.timeouts.data_end)
+            accounts = list(dict.fromkeys(a for group in recipients for a in group))
+            outcome = await asyncio.wait_for(self.policy.deliver(ref.digest, accounts), self.timeouts.data_end)
+        except Exception as exc:
+            self.log.warning("smtp.message.store_failed", error=repr(exc))
+        answers = [outcome.reply_for(group, message_id) for group in recipients]
+        for answer in answers if self.listener.config.lmtp else [_one_reply(answers)]:
+            _metrics.MESSAGES.labels(self.listener.name, str(answer.code)).inc()
+        self.messages += 1
+        self.log.info("smtp.message.completed", size=event.size, message_id=message_id,
+                      codes=[a.code for a in answers])  # fmt: skip
+        if self.listener.config.lmtp:
+            return self.session.reply_each(answers)
+        return self.session.reply(_one_reply(answers))
+
+    async def _start_tls(self) -> bytes:
+        context = self.listener.ssl_context
+        if context is None:  # the core offers STARTTLS only with tls_available
+            return self.session.reply(Reply(454, "4.7.0", "TLS not available"))
+        # RFC 3207 section 4.2 / CVE-2011-0411: plaintext that followed the command
+        # (already in the stream's buffer) must never be read as if it came under
+        # TLS. Anything buffered now was sent before the client saw our 220.
+        buffered = getattr(self.reader, "_buffer", None)
+        if buffered:
+            buffered.clear()
+        # Write the 220 and switch to TLS without yielding to the loop in between:
+        # otherwise the client's ClientHello could be read into the plaintext
+        # stream buffer before the TLS layer takes over the socket.
+        self.writer.write(self.session.accept())
+        try:
+            await self.writer.start_tls(context, ssl_handshake_timeout=self.timeouts.tls_handshake)
+        except (ssl.SSLError, ConnectionError, TimeoutError) as exc:
+            self.log.info("smtp.tls.failed", error=repr(exc))
+            raise _Closing from None
+        self.session.start_tls()
+        self.log.info("smtp.tls.started")
+        return b""
+
+
+def _one_reply(answers: list[Reply]) -> Reply:
+    """SMTP has one reply after DATA: 250 only when every recipient's message was stored.
+
+    Otherwise the client keeps the message and retries (RFC 5321 section 6.1:
+    a duplicate is better than a loss), so the first failure answers for all.
+    """
+    failures = [a for a in answers if not a.is_positive]
+    if not answers:
+        return storage_unavailable()
+    if not failures:
+        return answers[0]
+    return next((f for f in failures if f.code == 452), failures[0])
+
+
+class SmtpServer:
+    """All listeners of one process, sharing the policy, blob store and connection counter."""
+
+    def __init__(
+        self,
+        listeners: list[Listener],
+        *,
+        host: str,
+        policy: BusPolicy,
+        blobs: BlobStore,
+        timeouts: Timeouts,
+        max_connections_per_client: int,
+    ) -> None:
+        self.listeners = listeners
+        self.host = host
+        self.policy = policy
+        self.blobs = blobs
+        self.timeouts = timeouts
+        self.limiter = ConnectionLimiter(max_connections_per_client)
+        self._servers: list[asyncio.Server] = []
+        self._connections: set[asyncio.Task[Any]] = set()
+
+    @property
+    def serving(self) -> bool:
+        return bool(self._servers) and all(s.is_serving() for s in self._servers)
+
+    async def start(self) -> None:
+        for listener in self.listeners:
+            server = await asyncio.start_server(
+                lambda r, w, listener=listener: self._accept(listener, r, w),
+                host=self.host,
+                port=listener.port,
+                ssl=listener.ssl_context if listener.implicit_tls else None,
+                ssl_handshake_timeout=self.timeouts.tls_handshake if listener.implicit_tls else None,
+                limit=READ_SIZE,
+            )
+            self._servers.append(server)
+
+    async def _accept(self, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peername = writer.get_extra_info("peername")
+        peer = str(peername[0]) if isinstance(peername, tuple) else str(peername)
+        if not self.limiter.acquire(peer):
+            get_logger(peer=peer, listener=listener.name).info("smtp.session.too_many_connections")
+            _metrics.REFUSED_CONNECTIONS.labels(listener.name).inc()
+            with contextlib.suppress(Exception):
+                writer.write(Reply(421, "4.7.0", "Too many connections from your address").to_bytes())
+                await asyncio.wait_for(writer.drain(), 5)
+            writer.transport.abort()
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
+        _metrics.SESSIONS.labels(listener.name).inc()
+        _metrics.OPEN_SESSIONS.labels(listener.name).inc()
+        try:
+            connection = Connection(listener=listener, reader=reader, writer=writer, policy=self.policy,
+                                    blobs=self.blobs, timeouts=self.timeouts, peer=peer)  # fmt: skip
+            await connection.run()
+        finally:
+            _metrics.OPEN_SESSIONS.labels(listener.name).dec()
+            self.limiter.release(peer)
+            if task is not None:
+                self._connections.discard(task)
+
+    async def close(self, grace: float = 10.0) -> None:
+        """Stop accepting, give open sessions `grace` seconds, then cut them."""
+        for server in self._servers:
+            server.close()
+        if self._connections:
+            _, pending = await asyncio.wait(set(self._connections), timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
