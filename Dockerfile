@@ -33,7 +33,7 @@ COPY libs ./libs
 COPY services ./services
 RUN pip install . \
  && cd / && rm -rf /src \
- && python -c "import services.directory.main, services.storage.main, libs.blobs.s3, libs.cli.main" \
+ && python -c "import services.directory.main, services.storage.main, services.smtp.main, libs.blobs.s3, libs.cli.main" \
  && nats-server --version
 
 # Run from the data dir, not from a source tree: the installed packages are
@@ -42,7 +42,9 @@ WORKDIR /var/lib/parley
 USER 10001:10001
 
 # Ports of the services in the image (each container publishes only its own):
-# directory admin API 8010, ops (/healthz, /readyz, /metrics) 91xx.
-EXPOSE 8010 9101 9102
+# directory admin API 8010; smtp MX 2525, submission 2587, submissions 2465,
+# LMTP 2424 (unprivileged: map 25, 587 and 465 onto them outside); ops
+# (/healthz, /readyz, /metrics) 91xx.
+EXPOSE 8010 2525 2587 2465 2424 9101 9102 9104
 
 CMD ["parley", "--help"]

@@ -69,7 +69,7 @@ SERVICE_SETTINGS = {spec.name: settings_class(spec) for spec in SERVICES}
 # Shared settings classes that a service loads besides SuiteSettings and its
 # own (the catalog names only its own): the blob store's, for every service
 # that reads or writes blobs.
-SHARED_SETTINGS: dict[str, tuple[type[BaseSettings], ...]] = {"storage": (BlobSettings,)}
+SHARED_SETTINGS: dict[str, tuple[type[BaseSettings], ...]] = {"storage": (BlobSettings,), "smtp": (BlobSettings,)}
 CONTAINER_SETTINGS = {
     name: [SuiteSettings, cls, *SHARED_SETTINGS.get(name, ())] for name, cls in SERVICE_SETTINGS.items()
 }
@@ -199,6 +199,9 @@ def test_the_real_settings_are_collected() -> None:
         "PARLEY_DIRECTORY_OPS_PORT",
         "PARLEY_DIRECTORY_MIGRATE_ON_START",
         "PARLEY_STORAGE_DATABASE_URL",
+        "PARLEY_SMTP_MX_PORT",
+        "PARLEY_SMTP_OPS_PORT",
+        "PARLEY_SMTP_TLS_CERT",
         "PARLEY_BLOB_BACKEND",
         "PARLEY_BLOB_S3_BUCKET",
         "PARLEY_BLOB_S3_SECRET_KEY",
