@@ -68,7 +68,13 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False, read_onl
             event.listen(engine.sync_engine, "connect", _sqlite_manual_transactions)
             event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
-    return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # asyncpg caches prepared statements; after five runs PostgreSQL may switch to a
+    # generic plan that ignores the actual values (a mailbox id, a search phrase) and
+    # scans where an index would do. Custom plans cost a little planning each time.
+    connect_args = {"server_settings": {"plan_cache_mode": "force_custom_plan"}} if read_only else {}
+    return create_async_engine(
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, connect_args=connect_args
+    )
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
