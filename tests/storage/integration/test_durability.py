@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -51,30 +51,43 @@ def message(n: int) -> bytes:
     return f"From: load@example.net\r\nSubject: message {n}\r\nMessage-ID: <{n}@load>\r\n\r\nbody {n}\r\n".encode()
 
 
-async def _deliver_until_killed(s: StorageClient, account: str, count: int, acked: dict[int, int]) -> None:
-    for n in range(count):
+async def _deliver_stream(s: StorageClient, account: str, acked: dict[int, int], stop: asyncio.Event) -> None:
+    """Deliver numbered messages one after another until told to stop, like a
+    sender that carries on through an outage: a failed attempt moves on."""
+    n = 0
+    while not stop.is_set():
+        n += 1
         try:
             reply = await s.deliver(message(n), account)
         except ServiceError:
-            continue  # no reply (the service died): the message may or may not be stored
+            await asyncio.sleep(0.05)  # no reply (the service died): the message may or may not be stored
+            continue
         if reply.results[0].ok:
             acked[n] = reply.results[0].uid  # type: ignore[assignment]
+
+
+async def _until(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, what
+        await asyncio.sleep(0.02)
 
 
 async def test_kill_9_loses_no_acknowledged_message(farm: StorageSuite) -> None:
     account = farm.new_account()
     acked: dict[int, int] = {}
+    stop = asyncio.Event()
     async with storage_client(farm) as s:
         s.bus.timeout = 3
-        stream = asyncio.create_task(_deliver_until_killed(s, account, 400, acked))
-        while len(acked) < 40:
-            await asyncio.sleep(0.02)
+        stream = asyncio.create_task(_deliver_stream(s, account, acked, stop))
+        await _until(lambda: len(acked) >= 40, 60, "deliveries started")
         farm.storage.kill()  # SIGKILL, mid-stream
         killed_after = len(acked)
         await asyncio.sleep(0.5)
         farm.storage.start()  # same database, same blobs
+        await _until(lambda: len(acked) >= killed_after + 40, 120, "deliveries resumed after the restart")
+        stop.set()
         await stream
-        assert len(acked) > killed_after, "deliveries resumed after the restart"
 
         listed = await s.uids(account)
         assert set(acked.values()) <= set(listed.uids), "every acknowledged message is still there"
