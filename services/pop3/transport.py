@@ -1,0 +1,407 @@
+"""The POP3 listeners: asyncio sockets around the sans-I/O session.
+
+How this works
+--------------
+Each accepted connection gets a `Session` (services/pop3/protocol) and one
+loop: read what the client sent (with the pre-login timeout, or the
+10-minute autologout timer of RFC 1939 section 3 once logged in), feed it to
+the session, answer the questions it asks, write the replies. A timeout
+closes the connection without a reply and without the UPDATE state, as
+section 3 says. Writes wait for the socket with a timeout, so a client that
+never reads costs one stalled task, never a stalled server.
+
+Logging in checks the credentials with the directory, takes the maildrop's
+lock (`_lock.py`) and the scan listing (`_mailstore.py`); the lock is
+released whenever the session ends. RETR and TOP stream the blob in pieces
+through `MessageEncoder`, waiting for the socket after each piece, so a
+message of any size costs about one piece of memory.
+
+STLS (RFC 2595) upgrades the same stream with `StreamWriter.start_tls` and
+then tells the session, which drops any plaintext sent after the command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from libs.auth.directory_client import AuthOutcome, AuthProblem, DirectoryAuth
+from libs.blobs import BlobError, BlobStore
+from libs.contracts.errors import ServiceError
+from libs.log import get_logger
+from libs.netlimits import ConnectionLimiter
+from services.pop3 import _metrics
+from services.pop3._lock import LockUnavailable, MaildropLock, MaildropLocks
+from services.pop3._mailstore import MailStore
+from services.pop3._sasl import Challenge, SaslExchange
+from services.pop3.protocol import (
+    NEED_DATA,
+    AuthResponse,
+    AuthStarted,
+    ConnectionLost,
+    Event,
+    MessageEncoder,
+    MessageRequested,
+    PasswordReceived,
+    ProtocolError,
+    QuitReceived,
+    Reply,
+    Session,
+    SessionConfig,
+    SessionTerminated,
+    StartTlsRequested,
+    State,
+    UpdateRequested,
+    replies,
+)
+
+READ_SIZE = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    preauth: float = 60.0
+    idle: float = 600.0
+    write: float = 60.0
+    tls_handshake: float = 60.0
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One port: its name (pop3, pop3s), the session settings, TLS."""
+
+    name: str
+    port: int
+    config: SessionConfig
+    ssl_context: ssl.SSLContext | None = None  # for STLS, or implicit TLS when `implicit_tls`
+    implicit_tls: bool = False
+
+
+@dataclass(frozen=True)
+class Backends:
+    """What sessions share: the directory, storage, the blob store and the lock bucket."""
+
+    directory: DirectoryAuth
+    store: MailStore
+    blobs: BlobStore
+    locks: MaildropLocks
+
+
+class _Closing(Exception):
+    """The connection is over; close the socket."""
+
+
+def refusal(outcome: AuthOutcome) -> tuple[Reply, bool]:
+    """The -ERR for a failed login, and whether it counts toward max_auth_failures."""
+    match outcome.problem:
+        case AuthProblem.THROTTLED:
+            return replies.auth_throttled(), False
+        case AuthProblem.UNAVAILABLE:
+            return replies.temporary_failure(), False
+        case AuthProblem.DISABLED:
+            return replies.err("Account disabled", replies.RespCode.AUTH), True
+        case _:
+            return replies.auth_failed(), True
+
+
+class Connection:
+    def __init__(
+        self,
+        *,
+        listener: Listener,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        backends: Backends,
+        timeouts: Timeouts,
+        peer: str,
+    ) -> None:
+        self.listener = listener
+        self.reader = reader
+        self.writer = writer
+        self.backends = backends
+        self.timeouts = timeouts
+        self.peer = peer
+        self.session_id = uuid.uuid4().hex[:16]
+        self.session = Session(listener.config)
+        self.log = get_logger(session_id=self.session_id, peer=peer, listener=listener.name)
+        self.sasl = SaslExchange(backends.directory, client_address=peer)
+        self.lock: MaildropLock | None = None
+        self.sent = 0
+
+    async def run(self) -> None:
+        self.log.info("pop3.session.started")
+        try:
+            await self._loop()
+        except _Closing:
+            pass
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError) as exc:
+            self.log.info("pop3.session.connection_error", error=repr(exc))
+        except Exception:
+            self.log.exception("pop3.session.failed")
+        finally:
+            if self.lock is not None:
+                await self.lock.release()
+            self.writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.writer.wait_closed(), 5)
+            self.log.info("pop3.session.ended", account=self.session.authenticated_as, messages_sent=self.sent)
+
+    async def _loop(self) -> None:
+        while True:
+            while (event := self.session.next_event()) is not NEED_DATA:
+                assert isinstance(event, Event)
+                await self._write(await self._act(event))
+                if isinstance(event, QuitReceived | SessionTerminated | ConnectionLost | UpdateRequested):
+                    await self._write(self.session.data_to_send())
+                    raise _Closing
+            await self._write(self.session.data_to_send())
+            if self.session.state is State.CLOSED:
+                raise _Closing
+            self.session.receive_data(await self._read())
+
+    async def _read(self) -> bytes:
+        logged_in = self.session.state is State.TRANSACTION
+        timeout = self.timeouts.idle if logged_in else self.timeouts.preauth
+        try:
+            return await asyncio.wait_for(self.reader.read(READ_SIZE), timeout)
+        except TimeoutError:
+            # RFC 1939 section 3: close without a reply and without entering UPDATE.
+            self.log.info("pop3.session.timeout", state=self.session.state.name)
+            raise _Closing from None
+
+    async def _write(self, data: bytes) -> None:
+        if not data:
+            return
+        self.writer.write(data)
+        try:
+            await asyncio.wait_for(self.writer.drain(), self.timeouts.write)
+        except TimeoutError:
+            self.log.info("pop3.session.write_timeout")
+            self.writer.transport.abort()
+            raise _Closing from None
+
+    # --- events ------------------------------------------------------------------------
+
+    async def _act(self, event: Event) -> bytes:
+        session = self.session
+        match event:
+            case PasswordReceived(username=username, password=password):
+                outcome = await self.backends.directory.authenticate(username, password, client_address=self.peer)
+                return await self._finish_login(outcome, username)
+            case AuthStarted() | AuthResponse():
+                step = await self.sasl.step(event)
+                if isinstance(step, Challenge):
+                    return session.auth_challenge(step.data)
+                return await self._finish_login(step, None)
+            case StartTlsRequested():
+                return await self._start_tls()
+            case MessageRequested():
+                return await self._send_message(event)
+            case UpdateRequested():
+                return await self._update(event)
+            case ProtocolError(reply=reply, verb=verb):
+                self.log.info("pop3.command.refused", verb=verb, reply=reply.text)
+                return b""
+            case SessionTerminated(reply=reply):
+                self.log.info("pop3.session.terminated", reply=reply.text)
+                return b""
+            case ConnectionLost():
+                self.log.info("pop3.session.peer_closed")
+                return b""
+            case _:
+                return b""
+
+    async def _finish_login(self, outcome: AuthOutcome, username: str | None) -> bytes:
+        session = self.session
+        if outcome.account is None:
+            reply, counts = refusal(outcome)
+            _metrics.LOGINS.labels(str(outcome.problem or "invalid")).inc()
+            self.log.info("pop3.login.failed", username=(username or "")[:100], problem=str(outcome.problem))
+            return session.login_failed(reply, counts=counts)
+        account = outcome.account
+        try:
+            lock = await self.backends.locks.acquire(account, session_id=self.session_id)
+        except LockUnavailable as exc:
+            self.log.warning("pop3.lock.unavailable", account=account, error=str(exc))
+            _metrics.LOGINS.labels("unavailable").inc()
+            return session.login_failed(replies.temporary_failure(), counts=False)
+        if lock is None:
+            self.log.info("pop3.login.in_use", account=account)
+            _metrics.LOGINS.labels("in_use").inc()
+            return session.login_failed(replies.in_use(), counts=False)
+        try:
+            maildrop = await self.backends.store.scan(account)
+        except ServiceError as exc:
+            await lock.release()
+            self.log.warning("pop3.maildrop.unavailable", account=account, error=str(exc))
+            _metrics.LOGINS.labels("unavailable").inc()
+            return session.login_failed(replies.temporary_failure(), counts=False)
+        self.lock = lock
+        self.log = self.log.bind(account=account)
+        _metrics.LOGINS.labels("ok").inc()
+        count, size = maildrop.stat()
+        self.log.info("pop3.login.succeeded", messages=count, size=size)
+        return session.login_succeeded(account, maildrop)
+
+    async def _send_message(self, event: MessageRequested) -> bytes:
+        """RETR/TOP: +OK only once the blob is readable; after it, a failure can only cut the line."""
+        try:
+            stream = self.backends.blobs.open_stream(event.message.ref)
+        except BlobError as exc:
+            self.log.warning("pop3.message.unavailable", uid=event.message.uid, error=repr(exc))
+            return self.session.message_failed()
+        try:
+            try:
+                chunk = await anext(stream)
+            except StopAsyncIteration:
+                chunk = b""
+            except BlobError as exc:
+                self.log.warning("pop3.message.unavailable", uid=event.message.uid, error=repr(exc))
+                return self.session.message_failed()
+            await self._write(self.session.send_message())
+            encoder = MessageEncoder(body_lines=event.lines)
+            while True:
+                out = encoder.feed(chunk)
+                if out:
+                    await self._write(out)
+                    _metrics.BYTES_SENT.inc(len(out))
+                if encoder.done:
+                    break
+                try:
+                    chunk = await anext(stream)
+                except StopAsyncIteration:
+                    break
+                except BlobError as exc:
+                    # The +OK is out: the only honest thing left is to drop the connection.
+                    self.log.warning("pop3.message.stream_failed", uid=event.message.uid, error=repr(exc))
+                    self.writer.transport.abort()
+                    raise _Closing from None
+            await self._write(encoder.finish())
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+        command = "retr" if event.lines is None else "top"
+        _metrics.MESSAGES_SENT.labels(command).inc()
+        self.sent += 1
+        return b""
+
+    async def _update(self, event: UpdateRequested) -> bytes:
+        account = self.session.authenticated_as
+        assert account is not None
+        store = self.backends.store
+        if event.retrieved:
+            try:
+                await store.mark_seen(account, [m.uid for m in event.retrieved])
+            except ServiceError as exc:  # not worth failing QUIT for
+                self.log.info("pop3.update.seen_failed", error=str(exc))
+        if not event.deleted:
+            return self.session.update_done(0)
+        try:
+            removed = await store.remove(account, [m.uid for m in event.deleted])
+        except ServiceError as exc:
+            self.log.warning("pop3.update.failed", error=str(exc), deleted=len(event.deleted))
+            _metrics.UPDATES_FAILED.inc()
+            return self.session.update_failed()
+        _metrics.MESSAGES_DELETED.inc(removed)
+        self.log.info("pop3.update.done", deleted=len(event.deleted), removed=removed)
+        return self.session.update_done(len(event.deleted))
+
+    async def _start_tls(self) -> bytes:
+        context = self.listener.ssl_context
+        if context is None:  # the core offers STLS only with tls_available
+            return self.session.refuse_stls()
+        # RFC 2595 section 4 / CVE-2011-0411: plaintext that followed the command
+        # (already in the stream's buffer) must never be read as if it came under TLS.
+        buffered = getattr(self.reader, "_buffer", None)
+        if buffered:
+            buffered.clear()
+        # Write the +OK and switch to TLS without yielding to the loop in between,
+        # so the ClientHello is never read into the plaintext buffer.
+        self.writer.write(self.session.accept_stls())
+        try:
+            await self.writer.start_tls(context, ssl_handshake_timeout=self.timeouts.tls_handshake)
+        except (ssl.SSLError, ConnectionError, TimeoutError) as exc:
+            self.log.info("pop3.tls.failed", error=repr(exc))
+            raise _Closing from None
+        self.session.start_tls()
+        self.log.info("pop3.tls.started")
+        return b""
+
+
+class Pop3Server:
+    """All listeners of one process, sharing the backends and the connection counter."""
+
+    def __init__(
+        self,
+        listeners: list[Listener],
+        *,
+        host: str,
+        backends: Backends,
+        timeouts: Timeouts,
+        max_connections_per_client: int,
+    ) -> None:
+        self.listeners = listeners
+        self.host = host
+        self.backends = backends
+        self.timeouts = timeouts
+        self.limiter = ConnectionLimiter(max_connections_per_client)
+        self._servers: list[asyncio.Server] = []
+        self._connections: set[asyncio.Task[Any]] = set()
+
+    @property
+    def serving(self) -> bool:
+        return bool(self._servers) and all(s.is_serving() for s in self._servers)
+
+    async def start(self) -> None:
+        for listener in self.listeners:
+            server = await asyncio.start_server(
+                lambda r, w, listener=listener: self._accept(listener, r, w),
+                host=self.host,
+                port=listener.port,
+                ssl=listener.ssl_context if listener.implicit_tls else None,
+                ssl_handshake_timeout=self.timeouts.tls_handshake if listener.implicit_tls else None,
+                limit=READ_SIZE,
+            )
+            self._servers.append(server)
+
+    async def _accept(self, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peername = writer.get_extra_info("peername")
+        peer = str(peername[0]) if isinstance(peername, tuple) else str(peername)
+        if not self.limiter.acquire(peer):
+            get_logger(peer=peer, listener=listener.name).info("pop3.session.too_many_connections")
+            _metrics.REFUSED_CONNECTIONS.labels(listener.name).inc()
+            with contextlib.suppress(Exception):
+                writer.write(replies.temporary_failure("Too many connections from your address").to_bytes())
+                await asyncio.wait_for(writer.drain(), 5)
+            writer.transport.abort()
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
+        _metrics.SESSIONS.labels(listener.name).inc()
+        _metrics.OPEN_SESSIONS.labels(listener.name).inc()
+        try:
+            connection = Connection(listener=listener, reader=reader, writer=writer, backends=self.backends,
+                                    timeouts=self.timeouts, peer=peer)  # fmt: skip
+            await connection.run()
+        finally:
+            _metrics.OPEN_SESSIONS.labels(listener.name).dec()
+            self.limiter.release(peer)
+            if task is not None:
+                self._connections.discard(task)
+
+    async def close(self, grace: float = 10.0) -> None:
+        """Stop accepting, give open sessions `grace` seconds, then cut them (no UPDATE: nothing removed)."""
+        for server in self._servers:
+            server.close()
+        if self._connections:
+            _, pending = await asyncio.wait(set(self._connections), timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
