@@ -31,7 +31,9 @@ MESSAGES = (
 MDA = '#!/bin/sh\nexec cat > "$1/$(date +%s%N).$$.eml"\n'
 
 
-def run_fetchmail(tmp_path: Path, *, port: int, account: str, implicit_tls: bool) -> tuple[int, str, list[bytes]]:
+def run_fetchmail(
+    tmp_path: Path, *, port: int, account: str, implicit_tls: bool, password: str = PASSWORD
+) -> tuple[int, str, list[bytes]]:
     home = tmp_path / "home"
     maildir = tmp_path / "delivered"
     home.mkdir(exist_ok=True)
@@ -43,7 +45,7 @@ def run_fetchmail(tmp_path: Path, *, port: int, account: str, implicit_tls: bool
     rc.write_text(
         "set no syslog\nset invisible\n"
         f"poll 127.0.0.1 protocol pop3 port {port} auth password timeout 30\n"
-        f'  user "{account}" there with password "{PASSWORD}" is "tester" here\n'
+        f'  user "{account}" there with password "{password}" is "tester" here\n'
         f"  options {tls} fetchall no rewrite\n"
         f'  mda "/bin/sh {mda} {maildir}"\n'
     )
