@@ -288,3 +288,26 @@ def test_ops_port_serves_health_and_metrics(pop3_suite: Pop3Suite) -> None:
     metrics = httpx.get(f"{base}/metrics").text
     assert "parley_pop3_sessions_total" in metrics
     assert "parley_pop3_logins_total" in metrics
+
+
+def test_the_directory_throttle_answers_login_delay(pop3_suite: Pop3Suite) -> None:
+    """After ten failed logins the directory throttles the account (docs/directory.md):
+    POP3 says [LOGIN-DELAY], also for the right password, and the session stays open."""
+    account = pop3_suite.new_account()
+    answers: list[bytes] = []
+    for _ in range(6):  # two failures per session: the third would close it
+        client = poplib.POP3_SSL("127.0.0.1", pop3_suite.pop3.tls_port, timeout=20, context=client_context())
+        for _ in range(2):
+            client.user(account)
+            with pytest.raises(poplib.error_proto) as refused:
+                client.pass_("wrong password")
+            answers.append(refused.value.args[0])
+        client.quit()
+    assert answers[0] == b"-ERR [AUTH] Authentication failed"
+    assert answers[-1].startswith(b"-ERR [LOGIN-DELAY]")
+    client = poplib.POP3_SSL("127.0.0.1", pop3_suite.pop3.tls_port, timeout=20, context=client_context())
+    client.user(account)
+    with pytest.raises(poplib.error_proto, match=r"\[LOGIN-DELAY\]"):
+        client.pass_(PASSWORD)
+    assert client.capa()  # throttled logins do not close the session
+    client.quit()
