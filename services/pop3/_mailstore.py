@@ -21,7 +21,11 @@ from libs.contracts.errors import MailboxNotFound
 from services.pop3.protocol import Maildrop, MaildropMessage
 
 MAILDROP = "INBOX"
-PAGE = 10_000
+# Messages per fetch reply: with sizes and blob digests, about 200 octets each,
+# so a page stays far below the NATS payload limit (1 MiB by default).
+PAGE = 1000
+# UID ranges per store/expunge request, for the same reason.
+RANGES_PER_REQUEST = 1000
 
 
 def uid_ranges(uids: Iterable[int]) -> list[storage.UidRange]:
@@ -40,15 +44,16 @@ def uid_ranges(uids: Iterable[int]) -> list[storage.UidRange]:
     return ranges
 
 
-def _chunks(ranges: list[storage.UidRange], size: int = PAGE) -> Iterator[list[storage.UidRange]]:
+def _chunks(ranges: list[storage.UidRange], size: int = RANGES_PER_REQUEST) -> Iterator[list[storage.UidRange]]:
     for start in range(0, len(ranges), size):
         yield ranges[start : start + size]
 
 
 class MailStore:
-    def __init__(self, bus: Bus, *, timeout: float = 30.0) -> None:
+    def __init__(self, bus: Bus, *, timeout: float = 30.0, page: int = PAGE) -> None:
         self.bus = bus
         self.timeout = timeout
+        self.page = page
 
     async def scan(self, account: str) -> Maildrop:
         messages: list[MaildropMessage] = []
@@ -59,7 +64,7 @@ class MailStore:
                 mailbox=MAILDROP,
                 uids=[storage.UidRange(first=first)],
                 items=["size", "blob"],
-                limit=PAGE,
+                limit=self.page,
             )
             try:
                 reply = await self.bus.request(storage.RPC_FETCH, request, storage.FetchReply, timeout=self.timeout)

@@ -13,6 +13,8 @@ import httpx
 import pytest
 
 from libs.auth import scram
+from libs.bus import Bus
+from services.pop3._mailstore import MailStore
 from tests.pop3.integration.conftest import LOCK_TTL, PASSWORD, PREAUTH_TIMEOUT, Pop3Suite
 
 pytestmark = pytest.mark.timeout(120)
@@ -311,3 +313,20 @@ def test_the_directory_throttle_answers_login_delay(pop3_suite: Pop3Suite) -> No
         client.pass_(PASSWORD)
     assert client.capa()  # throttled logins do not close the session
     client.quit()
+
+
+async def test_the_scan_listing_is_read_in_pages_and_removal_names_only_given_uids(pop3_suite: Pop3Suite) -> None:
+    """MailStore against the real storage: pages of two, and an expunge of exactly the UIDs given."""
+    account = pop3_suite.new_account()
+    uids = await pop3_suite._deliver(account, tuple(b"Subject: %d\r\n\r\nbody\r\n" % n for n in range(5)))
+    bus = await Bus.open(pop3_suite.nats_url, name="pop3-tests")
+    try:
+        store = MailStore(bus, page=2)
+        maildrop = await store.scan(account)
+        assert [m.uid for m in maildrop.messages] == uids
+        assert all(m.size == len(b"Subject: 0\r\n\r\nbody\r\n") and len(m.ref) == 64 for m in maildrop.messages)
+        assert await store.remove(account, [uids[0], uids[1], uids[3]]) == 3
+        assert [m.uid for m in (await store.scan(account)).messages] == [uids[2], uids[4]]
+        assert (await store.scan("nobody@unknown.test")).messages == ()
+    finally:
+        await bus.close()
