@@ -233,14 +233,15 @@ class Connection:
             self.log.info("pop3.login.in_use", account=account)
             _metrics.LOGINS.labels("in_use").inc()
             return session.login_failed(replies.in_use(), counts=False)
+        self.lock = lock  # from here on, the end of the session releases it
         try:
             maildrop = await self.backends.store.scan(account)
         except ServiceError as exc:
+            self.lock = None
             await lock.release()
             self.log.warning("pop3.maildrop.unavailable", account=account, error=str(exc))
             _metrics.LOGINS.labels("unavailable").inc()
             return session.login_failed(replies.temporary_failure(), counts=False)
-        self.lock = lock
         self.log = self.log.bind(account=account)
         _metrics.LOGINS.labels("ok").inc()
         count, size = maildrop.stat()

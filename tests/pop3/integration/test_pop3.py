@@ -8,6 +8,7 @@ import poplib
 import socket
 import ssl
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -330,3 +331,35 @@ async def test_the_scan_listing_is_read_in_pages_and_removal_names_only_given_ui
         assert (await store.scan("nobody@unknown.test")).messages == ()
     finally:
         await bus.close()
+
+
+def peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM in /proc/<pid>/status")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_retr_of_a_huge_message_does_not_hold_it_in_memory(pop3_suite: Pop3Suite) -> None:
+    """A 48 MiB message goes out piece by piece: the pop3 process's peak memory grows by far less."""
+    account = pop3_suite.new_account()
+    line = b"0123456789" * 7 + b"\r\n"
+    size = 48 * 1024 * 1024
+    message = b"Subject: huge\r\n\r\n" + line * (size // len(line))
+    pop3_suite.deliver(account, message)
+    process = pop3_suite.pop3.process.process
+    assert process is not None
+    before = peak_rss_kib(process.pid)
+    sock = socket.create_connection(("127.0.0.1", pop3_suite.pop3.tls_port), timeout=30)
+    tls = client_context().wrap_socket(sock)
+    tls.sendall(b"USER " + account.encode() + b"\r\nPASS " + PASSWORD.encode() + b"\r\nRETR 1\r\nQUIT\r\n")
+    received = bytearray()
+    while chunk := tls.recv(1024 * 1024):
+        received += chunk
+    tls.close()
+    assert received.endswith(b"\r\n.\r\n+OK pop.example.test POP3 server signing off (0 messages deleted)\r\n")
+    body = received[received.index(b"octets\r\n") + len(b"octets\r\n") : received.rindex(b".\r\n+OK")]
+    assert bytes(body) == message
+    grown_mib = (peak_rss_kib(process.pid) - before) / 1024
+    assert grown_mib < 16, f"the pop3 process grew by {grown_mib:.0f} MiB sending a 48 MiB message"
