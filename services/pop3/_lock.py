@@ -74,6 +74,7 @@ class MaildropLock:
         # Our entry expired (we could not refresh in time). Take it again if it is free.
         try:
             self.revision = await kv.create(self.key, self._value)
+            self.lost = False
             _log.warning("pop3.lock.retaken", account=self.account)
         except Exception:
             if not self.lost:
