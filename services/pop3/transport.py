@@ -131,13 +131,18 @@ class Connection:
         self.sasl = SaslExchange(backends.directory, client_address=peer)
         self.lock: MaildropLock | None = None
         self.sent = 0
+        self.idle = False  # waiting for the client: safe to cut at shutdown
 
     async def run(self) -> None:
         self.log.info("pop3.session.started")
+        cut = False
         try:
             await self._loop()
         except _Closing:
             pass
+        except asyncio.CancelledError:
+            cut = True  # shutdown: no UPDATE state, nothing is removed (RFC 1939 section 6)
+            raise
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError) as exc:
             self.log.info("pop3.session.connection_error", error=repr(exc))
         except Exception:
@@ -145,10 +150,14 @@ class Connection:
         finally:
             if self.lock is not None:
                 await self.lock.release()
-            self.writer.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.writer.wait_closed(), 5)
-            self.log.info("pop3.session.ended", account=self.session.authenticated_as, messages_sent=self.sent)
+            if cut:
+                self.writer.transport.abort()  # no TLS close handshake with a client that may not answer
+            else:
+                self.writer.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.writer.wait_closed(), 5)
+            self.log.info("pop3.session.ended", account=self.session.authenticated_as, messages_sent=self.sent,
+                          cut=cut)  # fmt: skip
 
     async def _loop(self) -> None:
         while True:
@@ -161,7 +170,12 @@ class Connection:
             await self._write(self.session.data_to_send())
             if self.session.state is State.CLOSED:
                 raise _Closing
-            self.session.receive_data(await self._read())
+            self.idle = True
+            try:
+                data = await self._read()
+            finally:
+                self.idle = False
+            self.session.receive_data(data)
 
     async def _read(self) -> bytes:
         logged_in = self.session.state is State.TRANSACTION
@@ -350,7 +364,7 @@ class Pop3Server:
         self.timeouts = timeouts
         self.limiter = ConnectionLimiter(max_connections_per_client)
         self._servers: list[asyncio.Server] = []
-        self._connections: set[asyncio.Task[Any]] = set()
+        self._connections: dict[asyncio.Task[Any], Connection | None] = {}
 
     @property
     def serving(self) -> bool:
@@ -380,24 +394,32 @@ class Pop3Server:
             writer.transport.abort()
             return
         task = asyncio.current_task()
-        if task is not None:
-            self._connections.add(task)
         _metrics.SESSIONS.labels(listener.name).inc()
         _metrics.OPEN_SESSIONS.labels(listener.name).inc()
         try:
             connection = Connection(listener=listener, reader=reader, writer=writer, backends=self.backends,
                                     timeouts=self.timeouts, peer=peer)  # fmt: skip
+            if task is not None:
+                self._connections[task] = connection
             await connection.run()
         finally:
             _metrics.OPEN_SESSIONS.labels(listener.name).dec()
             self.limiter.release(peer)
             if task is not None:
-                self._connections.discard(task)
+                self._connections.pop(task, None)
 
     async def close(self, grace: float = 10.0) -> None:
-        """Stop accepting, give open sessions `grace` seconds, then cut them (no UPDATE: nothing removed)."""
+        """Stop accepting; cut sessions that wait for their client at once, and give those in
+        the middle of a command (sending a message, applying QUIT) `grace` seconds.
+
+        A cut session never enters the UPDATE state, so it removes nothing; its
+        client simply logs in again (to another replica).
+        """
         for server in self._servers:
             server.close()
+        for task, connection in list(self._connections.items()):
+            if connection is None or connection.idle:
+                task.cancel()
         if self._connections:
             _, pending = await asyncio.wait(set(self._connections), timeout=grace)
             for task in pending:

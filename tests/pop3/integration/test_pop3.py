@@ -363,3 +363,16 @@ def test_retr_of_a_huge_message_does_not_hold_it_in_memory(pop3_suite: Pop3Suite
     assert bytes(body) == message
     grown_mib = (peak_rss_kib(process.pid) - before) / 1024
     assert grown_mib < 16, f"the pop3 process grew by {grown_mib:.0f} MiB sending a 48 MiB message"
+
+
+def test_a_shutdown_removes_nothing_and_releases_the_lock(pop3_suite: Pop3Suite) -> None:
+    account = pop3_suite.new_account()
+    uids = pop3_suite.deliver(account, *MESSAGES)
+    stopping = pop3_suite.start_pop3("stopping")
+    client = ssl_login(pop3_suite, account, port=stopping.tls_port)
+    client.dele(1)
+    assert stopping.process.stop() == 0  # SIGTERM: open sessions get their grace, then are cut
+    other = ssl_login(pop3_suite, account)  # at once, not after the lock's TTL
+    assert other.stat()[0] == 3
+    other.quit()
+    assert pop3_suite.uids(account)[1] == uids
