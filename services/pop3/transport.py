@@ -402,6 +402,10 @@ class Pop3Server:
             if task is not None:
                 self._connections[task] = connection
             await connection.run()
+        except asyncio.CancelledError:
+            # Cut at shutdown. The task ends normally: asyncio's stream callback
+            # would otherwise log the cancellation as an error.
+            pass
         finally:
             _metrics.OPEN_SESSIONS.labels(listener.name).dec()
             self.limiter.release(peer)
