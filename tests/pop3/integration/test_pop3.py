@@ -376,3 +376,17 @@ def test_a_shutdown_removes_nothing_and_releases_the_lock(pop3_suite: Pop3Suite)
     assert other.stat()[0] == 3
     other.quit()
     assert pop3_suite.uids(account)[1] == uids
+
+
+def test_too_many_connections_from_one_address_are_refused(pop3_suite: Pop3Suite) -> None:
+    open_ones = [raw(pop3_suite.pop3.port) for _ in range(20)]  # PARLEY_POP3_MAX_CONNECTIONS_PER_CLIENT
+    try:
+        extra = socket.create_connection(("127.0.0.1", pop3_suite.pop3.port), timeout=10)
+        assert read_reply(extra) == b"-ERR [SYS/TEMP] Too many connections from your address\r\n"
+        assert extra.recv(10) == b""
+        extra.close()
+    finally:
+        for sock in open_ones:
+            sock.close()
+    time.sleep(0.5)
+    raw(pop3_suite.pop3.port).close()  # room again
