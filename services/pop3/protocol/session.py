@@ -179,11 +179,13 @@ class Session:
 
     def start_tls(self) -> int:
         """TLS is up. Anything the client sent after STLS in plaintext is dropped (RFC 2595
-        section 4, CVE-2011-0411); returns how many octets that was."""
+        section 4, CVE-2011-0411), and so is a USER name given before; returns the octets dropped."""
         if not self._awaiting_tls:
             raise LocalProtocolError("start_tls without an accepted STLS")
         self._awaiting_tls = False
         self._tls = True
+        # RFC 2595 section 4: forget what the client said before, such as USER's argument.
+        self._username = None
         return self._reader.clear()
 
     def send_message(self) -> bytes:
