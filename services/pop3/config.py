@@ -28,6 +28,9 @@ class Pop3Settings(BaseSettings):
         False, description="Allow USER/PASS and AUTH PLAIN without TLS (SCRAM-SHA-256 is always allowed)."
     )
     preauth_timeout: float = Field(60.0, gt=0, description="Seconds a client may idle before it has logged in.")
+    login_timeout: float = Field(
+        300.0, gt=0, description="Seconds from connecting to logging in, however busy the client keeps the line."
+    )
     idle_timeout: float = Field(
         600.0, gt=0, description="Autologout: seconds a logged-in client may idle (RFC 1939 section 3: >= 10 minutes)."
     )

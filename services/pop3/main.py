@@ -65,7 +65,12 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: Pop3Setting
     backends = Backends(
         directory=DirectoryAuth(bus, protocol=SERVICE_NAME), store=MailStore(bus), blobs=blobs, locks=locks
     )
-    timeouts = Timeouts(preauth=settings.preauth_timeout, idle=settings.idle_timeout, write=settings.write_timeout)
+    timeouts = Timeouts(
+        preauth=settings.preauth_timeout,
+        login=settings.login_timeout,
+        idle=settings.idle_timeout,
+        write=settings.write_timeout,
+    )
     server = Pop3Server(
         build_listeners(settings, context),
         host=suite.bind_host,

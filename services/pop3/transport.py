@@ -65,6 +65,7 @@ READ_SIZE = 64 * 1024
 @dataclass(frozen=True)
 class Timeouts:
     preauth: float = 60.0
+    login: float = 300.0
     idle: float = 600.0
     write: float = 60.0
     tls_handshake: float = 60.0
@@ -132,6 +133,7 @@ class Connection:
         self.lock: MaildropLock | None = None
         self.sent = 0
         self.idle = False  # waiting for the client: safe to cut at shutdown
+        self._login_deadline = asyncio.get_running_loop().time() + timeouts.login
 
     async def run(self) -> None:
         self.log.info("pop3.session.started")
@@ -178,8 +180,12 @@ class Connection:
             self.session.receive_data(data)
 
     async def _read(self) -> bytes:
-        logged_in = self.session.state is State.TRANSACTION
-        timeout = self.timeouts.idle if logged_in else self.timeouts.preauth
+        if self.session.state is State.TRANSACTION:
+            timeout = self.timeouts.idle
+        else:
+            # A client that trickles bytes never idles; the login deadline still ends it.
+            left = self._login_deadline - asyncio.get_running_loop().time()
+            timeout = max(0.0, min(self.timeouts.preauth, left))
         try:
             return await asyncio.wait_for(self.reader.read(READ_SIZE), timeout)
         except TimeoutError:

@@ -29,6 +29,7 @@ from tests.storage.conftest import ADMIN_PASSWORD, start_directory, start_storag
 HOSTNAME = "pop.example.test"
 PASSWORD = "correct horse battery staple"
 PREAUTH_TIMEOUT = 3.0
+LOGIN_TIMEOUT = 8.0
 # The KV bucket's TTL is fixed by the first pop3 process that creates it, so
 # every pop3 process of the test run uses the same value.
 LOCK_TTL = 3.0
@@ -149,6 +150,7 @@ def start_pop3(data_dir: Path, nats_url: str, blob_env: dict[str, str]) -> Pop3P
             "PARLEY_POP3_OPS_PORT": str(ops),
             "PARLEY_POP3_HOSTNAME": HOSTNAME,
             "PARLEY_POP3_PREAUTH_TIMEOUT": str(PREAUTH_TIMEOUT),
+            "PARLEY_POP3_LOGIN_TIMEOUT": str(LOGIN_TIMEOUT),
             "PARLEY_POP3_LOCK_TTL": str(LOCK_TTL),
             **blob_env,
         },

@@ -16,7 +16,7 @@ import pytest
 from libs.auth import scram
 from libs.bus import Bus
 from services.pop3._mailstore import MailStore
-from tests.pop3.integration.conftest import LOCK_TTL, PASSWORD, PREAUTH_TIMEOUT, Pop3Suite
+from tests.pop3.integration.conftest import LOCK_TTL, LOGIN_TIMEOUT, PASSWORD, PREAUTH_TIMEOUT, Pop3Suite
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -390,3 +390,23 @@ def test_too_many_connections_from_one_address_are_refused(pop3_suite: Pop3Suite
             sock.close()
     time.sleep(0.5)
     raw(pop3_suite.pop3.port).close()  # room again
+
+
+def test_a_client_that_trickles_bytes_is_cut_at_the_login_deadline(pop3_suite: Pop3Suite) -> None:
+    sock = raw(pop3_suite.pop3.port)
+    started = time.monotonic()
+    sock.settimeout(1)
+    closed = False
+    while time.monotonic() - started < LOGIN_TIMEOUT + 5:
+        try:
+            sock.sendall(b"U")  # never idle for PREAUTH_TIMEOUT, never a whole line
+            if sock.recv(1024) == b"":
+                closed = True
+                break
+        except TimeoutError:
+            continue
+        except ConnectionError:
+            closed = True
+            break
+    assert closed
+    assert LOGIN_TIMEOUT - 0.5 < time.monotonic() - started < LOGIN_TIMEOUT + 3
