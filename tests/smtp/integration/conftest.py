@@ -19,6 +19,7 @@ import pytest
 from libs.blobs import LocalBlobStore
 from libs.bus import Bus
 from libs.contracts import storage as contract
+from libs.testing.dnsserver import DnsServer
 from libs.testing.natsd import NatsServer
 from libs.testing.ports import free_ports
 from libs.testing.services import ServiceProcess
@@ -89,6 +90,8 @@ def smtp_suite(nats_server: NatsServer, tmp_path_factory: pytest.TempPathFactory
     blob_env = {"PARLEY_BLOB_BACKEND": "local", "PARLEY_BLOB_LOCAL_DIR": str(blob_dir)}
     directory, admin_url = start_directory(data_dir / "directory", nats_server.url)
     processes = [directory]
+    # SPF and DKIM ask this server only: no lookup ever leaves the machine.
+    dns_server = DnsServer().start()
     try:
         processes.append(
             start_storage(data_dir, nats_server.url, f"sqlite+aiosqlite:///{data_dir / 'storage.sqlite3'}", blob_env)
@@ -108,6 +111,7 @@ def smtp_suite(nats_server: NatsServer, tmp_path_factory: pytest.TempPathFactory
                 "PARLEY_SMTP_HOSTNAME": HOSTNAME,
                 "PARLEY_SMTP_COMMAND_TIMEOUT": str(COMMAND_TIMEOUT),
                 "PARLEY_SMTP_MAX_CONNECTIONS_PER_CLIENT": str(MAX_CONNECTIONS_PER_CLIENT),
+                "PARLEY_SMTP_DNS_SERVERS": dns_server.address,
                 **blob_env,
             },
             ops_port=ops,
@@ -124,3 +128,4 @@ def smtp_suite(nats_server: NatsServer, tmp_path_factory: pytest.TempPathFactory
     finally:
         for process in reversed(processes):
             process.stop()
+        dns_server.stop()
