@@ -43,6 +43,7 @@ class SmtpSuite:
     submissions_port: int
     lmtp_port: int
     ops_port: int
+    dns: DnsServer
 
     def admin(self) -> httpx.Client:
         return httpx.Client(base_url=f"{self.admin_url}/api/v1", auth=("admin", ADMIN_PASSWORD), timeout=30)
@@ -84,7 +85,10 @@ def _provision(admin: httpx.Client) -> None:
 
 
 @pytest.fixture(scope="module")
-def smtp_suite(nats_server: NatsServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpSuite]:
+def smtp_suite(
+    request: pytest.FixtureRequest, nats_server: NatsServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SmtpSuite]:
+    """The suite; a test module may set `SMTP_ENV` (a dict) to add or change settings of the smtp process."""
     data_dir = tmp_path_factory.mktemp("smtp")
     blob_dir = data_dir / "blobs"
     blob_env = {"PARLEY_BLOB_BACKEND": "local", "PARLEY_BLOB_LOCAL_DIR": str(blob_dir)}
@@ -113,6 +117,7 @@ def smtp_suite(nats_server: NatsServer, tmp_path_factory: pytest.TempPathFactory
                 "PARLEY_SMTP_MAX_CONNECTIONS_PER_CLIENT": str(MAX_CONNECTIONS_PER_CLIENT),
                 "PARLEY_SMTP_DNS_SERVERS": dns_server.address,
                 **blob_env,
+                **getattr(request.module, "SMTP_ENV", {}),
             },
             ops_port=ops,
             data_dir=data_dir,
@@ -120,7 +125,7 @@ def smtp_suite(nats_server: NatsServer, tmp_path_factory: pytest.TempPathFactory
         processes.append(smtp)
         suite = SmtpSuite(
             nats_url=nats_server.url, admin_url=admin_url, blob_dir=blob_dir, smtp=smtp, mx_port=mx,
-            submission_port=submission, submissions_port=submissions, lmtp_port=lmtp, ops_port=ops,
+            submission_port=submission, submissions_port=submissions, lmtp_port=lmtp, ops_port=ops, dns=dns_server,
         )  # fmt: skip
         with suite.admin() as admin:
             _provision(admin)
