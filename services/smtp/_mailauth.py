@@ -8,7 +8,10 @@
   a message up to `dkim_verify_max_bytes` is held in memory until its end,
   DKIM-verified (RFC 6376) and written in one blob put with our
   Authentication-Results field (RFC 8601) after the trace headers; a larger
-  one streams as before, with `dkim=policy` (signed) or `dkim=none`. On MX
+  one streams as before, with `dkim=policy` (signed) or `dkim=none`. All
+  messages held at once share one budget (`dkim_verify_memory_bytes`): when
+  it is spent, content streams as if it were large, so a thousand
+  concurrent 4 MB messages cannot exhaust memory. On MX
   and submission, Authentication-Results fields from outside that claim our
   authserv-id are removed (RFC 8601 section 5). LMTP is left untouched: its
   client is a trusted MTA that may have checked the message already.
@@ -22,6 +25,8 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from prometheus_client import Counter
+
 from libs.blobs import BlobRef, BlobStore
 from libs.log import get_logger
 from services.smtp import _dns
@@ -34,6 +39,10 @@ from services.smtp.config_mailauth import MailAuthSettings, SpfFailAction, SpfTe
 from services.smtp.protocol import Address, Reply
 
 _log = get_logger()
+
+SPF_RESULTS = Counter("parley_smtp_spf_results_total", "SPF results on the MX listener", ["result"])
+DKIM_RESULTS = Counter("parley_smtp_dkim_results_total", "DKIM results per signature (or none)", ["result"])
+RATE_LIMITED = Counter("parley_smtp_rate_limited_total", "Refusals by rate limit", ["limit"])
 
 CHECKED_LISTENERS = ("mx",)
 FILTERED_LISTENERS = ("mx", "submission", "submissions")
@@ -60,6 +69,23 @@ def spf_temporary_error() -> Reply:
     return Reply(451, "4.7.24", "SPF validation error, try again later")
 
 
+class MemoryBudget:
+    """Bytes that messages held in memory for verification may take together (one process)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self, size: int) -> bool:
+        if self.used + size > self.limit:
+            return False
+        self.used += size
+        return True
+
+    def give_back(self, size: int) -> None:
+        self.used = max(0, self.used - size)
+
+
 @dataclass(frozen=True)
 class MailFromVerdict:
     reply: Reply | None  # None: accepted
@@ -73,32 +99,39 @@ class MailAuth:
         self.settings = settings
         self.hostname = hostname
         self._cpu = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dkim")
-        self.spf = SpfChecker(settings)
+        self.spf = SpfChecker(settings, receiver=hostname)
         self.dkim = DkimVerifier(_dns.async_resolver(settings), self._cpu, max_signatures=settings.dkim_max_signatures)
         limit = settings.rate_limit_max_clients
         self.connections = RateLimiter(settings.connection_rate_per_minute, max_keys=limit)
         self.messages = RateLimiter(settings.message_rate_per_minute, max_keys=limit)
         self.account_messages = RateLimiter(settings.account_message_rate_per_minute, max_keys=limit)
+        self.budget = MemoryBudget(settings.dkim_verify_memory_bytes)
 
     def close(self) -> None:
         self.spf.close()
         self._cpu.shutdown(wait=False, cancel_futures=True)
 
     def allow_connection(self, listener: str, peer: str) -> bool:
-        return listener not in RATE_LIMITED_LISTENERS or self.connections.allow(peer)
+        if listener not in RATE_LIMITED_LISTENERS or self.connections.allow(peer):
+            return True
+        RATE_LIMITED.labels("connections").inc()
+        return False
 
     async def check_mail_from(
         self, *, listener: str, peer: str, helo: str | None, reverse_path: Address | None, account: str | None
     ) -> MailFromVerdict:
         if listener in RATE_LIMITED_LISTENERS:
             if not self.messages.allow(peer):
+                RATE_LIMITED.labels("messages").inc()
                 return MailFromVerdict(too_many_messages())
             if account is not None and not self.account_messages.allow(account):
+                RATE_LIMITED.labels("account_messages").inc()
                 return MailFromVerdict(too_many_account_messages())
         if listener not in CHECKED_LISTENERS or account is not None or not self.settings.spf_enabled:
             return MailFromVerdict(None)
         sender = None if reverse_path is None else reverse_path.text
         result = await self.spf.check(client_ip=peer, sender=sender, helo=helo)
+        SPF_RESULTS.labels(result.result).inc()
         if result.result == "fail" and self.settings.spf_fail_action is SpfFailAction.REJECT:
             return MailFromVerdict(spf_failed(result.value.rpartition("@")[2]), result)
         if result.result == "temperror" and self.settings.spf_temperror_action is SpfTempErrorAction.DEFER:
@@ -114,7 +147,7 @@ class MailAuth:
         verify_limit = self.settings.dkim_verify_max_bytes if checked and self.settings.dkim_verify_enabled else None
         return CheckingSpool(
             blobs, head, authserv_id=self.hostname, verifier=self.dkim if verify_limit is not None else None,
-            verify_limit=verify_limit or 0, spf=spf, add_results=checked,
+            verify_limit=verify_limit or 0, spf=spf, add_results=checked, budget=self.budget,
         )  # fmt: skip
 
 
@@ -134,6 +167,7 @@ class CheckingSpool:
         verify_limit: int,
         spf: SpfResult | None,
         add_results: bool,
+        budget: MemoryBudget | None = None,
     ) -> None:
         self._blobs = blobs
         self._head = head
@@ -142,6 +176,7 @@ class CheckingSpool:
         self._limit = verify_limit
         self._spf = spf
         self._add_results = add_results
+        self._budget = budget or MemoryBudget(verify_limit + 1)
         self._filter = ForeignResultsFilter(authserv_id)
         self._held: list[bytes] = []
         self._held_size = 0
@@ -160,19 +195,25 @@ class CheckingSpool:
         if self._stream is not None:
             await self._stream.add(self._filter.feed(data))
             return
-        self._held.append(data)
-        self._held_size += len(data)
-        if self._held_size > self._limit:
-            await self._start_streaming()
-
-    async def _start_streaming(self) -> None:
-        """Too large to verify: stream from here on, saying so in the results."""
-        held = b"".join(self._held)
-        self._held, self._held_size = [], 0
-        if has_signature(held):
-            dkim = DkimResult("policy", reason="message too large to verify")
+        if self._held_size + len(data) > self._limit:
+            await self._start_streaming(data, "message too large to verify")
+        elif not self._budget.take(len(data)):
+            await self._start_streaming(data, "verification capacity exhausted")
         else:
-            dkim = DkimResult("none", reason="message too large to verify")
+            self._held.append(data)
+            self._held_size += len(data)
+
+    def _release(self) -> bytes:
+        held = b"".join(self._held)
+        self._budget.give_back(self._held_size)
+        self._held, self._held_size = [], 0
+        return held
+
+    async def _start_streaming(self, data: bytes, reason: str) -> None:
+        """Not verified after all: stream from here on, saying why in the results."""
+        held = self._release() + data
+        dkim = DkimResult("policy" if has_signature(held) else "none", reason=reason)
+        DKIM_RESULTS.labels(dkim.result).inc()
         self._stream = Spool(self._blobs, self._head + self._results([dkim]))
         await self._stream.add(self._filter.feed(held))
 
@@ -184,15 +225,20 @@ class CheckingSpool:
         self._held = []
         assert self._verifier is not None
         try:
-            results = await asyncio.wait_for(self._verifier.verify(message), timeout)
-        except TimeoutError:
-            results = [DkimResult("temperror", reason="verification timed out")]
-        content = self._filter.feed(message) + self._filter.flush()
-        if self._filter.removed:
-            _log.info("smtp.authres.removed_foreign", count=self._filter.removed)
-        return await asyncio.wait_for(self._blobs.put(self._head + self._results(results) + content), timeout)
+            try:
+                results = await asyncio.wait_for(self._verifier.verify(message), timeout)
+            except TimeoutError:
+                results = [DkimResult("temperror", reason="verification timed out")]
+            for result in results:
+                DKIM_RESULTS.labels(result.result).inc()
+            content = self._filter.feed(message) + self._filter.flush()
+            if self._filter.removed:
+                _log.info("smtp.authres.removed_foreign", count=self._filter.removed)
+            return await asyncio.wait_for(self._blobs.put(self._head + self._results(results) + content), timeout)
+        finally:
+            self._release()  # the budget is held until the bytes are written
 
     async def abort(self) -> None:
-        self._held, self._held_size = [], 0
+        self._release()
         if self._stream is not None:
             await self._stream.abort()

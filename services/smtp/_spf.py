@@ -100,8 +100,11 @@ def valid_domain(name: str) -> bool:
 
 
 class SpfChecker:
-    def __init__(self, settings: MailAuthSettings, *, executor: ThreadPoolExecutor | None = None) -> None:
+    def __init__(
+        self, settings: MailAuthSettings, *, receiver: str = "", executor: ThreadPoolExecutor | None = None
+    ) -> None:
         self.settings = settings
+        self.receiver = receiver  # the %{r} macro (RFC 7208 section 7.3)
         self._resolver = _dns.blocking_resolver(settings)
         self._executor = executor or ThreadPoolExecutor(max_workers=8, thread_name_prefix="spf")
 
@@ -135,5 +138,7 @@ class SpfChecker:
 
     def _evaluate(self, client_ip: str, sender: str, helo: str) -> tuple[str, int, str]:
         total = self.settings.spf_total_timeout
-        query = spf.query(i=client_ip, s=sender, h=helo or "unknown", timeout=total, querytime=total)
+        query = spf.query(
+            i=client_ip, s=sender, h=helo or "unknown", receiver=self.receiver or None, timeout=total, querytime=total
+        )
         return query.check()  # type: ignore[no-any-return]

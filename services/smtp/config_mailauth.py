@@ -51,6 +51,12 @@ class MailAuthSettings(BaseSettings):
         description="Messages up to this size are held in memory and DKIM-verified; larger ones are "
         "streamed to storage unverified (`dkim=policy`).",
     )
+    dkim_verify_memory_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=0,
+        description="Bytes all messages held for DKIM verification may take together in one process; "
+        "past it, new content streams unverified (`dkim=policy`).",
+    )
     dkim_max_signatures: int = Field(5, ge=1, description="DKIM signatures verified per message; later ones ignored.")
     dkim_key_cache_seconds: float = Field(
         60.0, ge=0, description="Seconds the signer keeps a domain's DKIM key from the directory."

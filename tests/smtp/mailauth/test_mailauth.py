@@ -170,3 +170,22 @@ async def test_spf_actions(settings: MailAuthSettings, dns_server: DnsServer) ->
     assert submission.reply is None and submission.spf is None, "submission is never SPF-checked"
     record_only.close()
     strict.close()
+
+
+async def test_memory_budget_is_shared_and_given_back(settings: MailAuthSettings, blobs: CountingBlobs) -> None:
+    auth = make(settings, dkim_verify_memory_bytes=len(MESSAGE) + 10)
+    first = auth.spool(blobs, HEAD, listener="mx", authenticated=False, spf=None)
+    second = auth.spool(blobs, HEAD, listener="mx", authenticated=False, spf=None)
+    await first.add(MESSAGE)
+    await second.add(MESSAGE)  # the budget is spent by the first: this one streams
+    assert auth.budget.used == len(MESSAGE)
+    stored_second = await blobs.get((await second.finish(30)).digest)
+    assert b"dkim=none (verification capacity exhausted)" in stored_second
+    stored_first = await blobs.get((await first.finish(30)).digest)
+    assert b"\tdkim=none\r\n" in stored_first
+    assert auth.budget.used == 0
+    third = auth.spool(blobs, HEAD, listener="mx", authenticated=False, spf=None)
+    await third.add(MESSAGE)
+    await third.abort()
+    assert auth.budget.used == 0
+    auth.close()
