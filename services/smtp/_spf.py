@@ -125,10 +125,12 @@ class SpfChecker:
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
         context.run(_resolver.set, self._resolver)
+        work = loop.run_in_executor(self._executor, context.run, self._evaluate, client_ip, sender or "", helo)
         try:
-            result, _code, explanation = await loop.run_in_executor(
-                self._executor, context.run, self._evaluate, client_ip, sender or "", helo
-            )
+            # pyspf keeps to its own time budget; this only guards against a pool full of slow checks.
+            result, _code, explanation = await asyncio.wait_for(work, self.settings.spf_total_timeout * 2)
+        except TimeoutError:
+            return SpfResult("temperror", identity, value, "SPF evaluation timed out")
         except Exception as exc:  # a bug or a pyspf surprise: recorded, never fatal to the session
             _log.warning("smtp.spf.failed", error=repr(exc), identity=identity)
             return SpfResult("permerror", identity, value, "evaluation failed")
