@@ -10,11 +10,11 @@
   Authentication-Results field (RFC 8601) after the trace headers; a larger
   one streams as before, with `dkim=policy` (signed) or `dkim=none`. All
   messages held at once share one budget (`dkim_verify_memory_bytes`): when
-  it is spent, content streams as if it were large, so a thousand
-  concurrent 4 MB messages cannot exhaust memory. On MX
-  and submission, Authentication-Results fields from outside that claim our
-  authserv-id are removed (RFC 8601 section 5). LMTP is left untouched: its
-  client is a trusted MTA that may have checked the message already.
+  it is spent, content streams as if it were large, so a thousand concurrent
+  4 MB messages cannot exhaust memory. On MX and submission,
+  Authentication-Results fields from outside that claim our authserv-id are
+  removed (RFC 8601 section 5). LMTP is left untouched: its client is a
+  trusted MTA that may have checked the message already.
 
 Submission is never SPF-checked or DKIM-verified: the sender proved who it is.
 """

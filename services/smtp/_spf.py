@@ -24,6 +24,7 @@ from typing import Any
 
 import dns.exception
 import dns.resolver
+import idna
 import spf
 
 from libs.log import get_logger
@@ -99,6 +100,16 @@ def valid_domain(name: str) -> bool:
     return all(_LABEL.match(label) for label in name.split("."))
 
 
+def to_ascii(domain: str) -> str | None:
+    """A-labels for DNS (an SMTPUTF8 sender may give a Unicode domain); None when it is no domain."""
+    if domain.isascii():
+        return domain
+    try:
+        return idna.encode(domain.rstrip("."), uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        return None
+
+
 class SpfChecker:
     def __init__(
         self, settings: MailAuthSettings, *, receiver: str = "", executor: ThreadPoolExecutor | None = None
@@ -120,8 +131,13 @@ class SpfChecker:
             ipaddress.ip_address(client_ip)
         except ValueError:
             return SpfResult("none", identity, value, "client address is not IP")
-        if not valid_domain(domain):
+        ascii_domain = to_ascii(domain)
+        if ascii_domain is None or not valid_domain(ascii_domain):
             return SpfResult("none", identity, value, "no valid domain to check")
+        if identity == "mailfrom":
+            sender = f"{value.rpartition('@')[0]}@{ascii_domain}"
+        else:
+            helo = ascii_domain
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
         context.run(_resolver.set, self._resolver)

@@ -78,6 +78,13 @@ async def test_malformed_identity_is_none_without_lookup(checker: SpfChecker, se
     assert result.result == "none"
 
 
+async def test_unicode_sender_domain_is_checked_as_a_labels(checker: SpfChecker, dns_server: DnsServer) -> None:
+    dns_server.txt("xn--bcher-kva.spf.test", f"v=spf1 ip4:{CLIENT} -all")
+    result = await checker.check(client_ip=CLIENT, sender="jürgen@bücher.spf.test", helo="h.example")
+    assert result.result == "pass"
+    assert (await checker.check(client_ip=CLIENT, sender="x@bad\u200b.test", helo="h")).result == "none"
+
+
 async def test_ipv6_client(checker: SpfChecker) -> None:
     result = await checker.check(client_ip="2001:db8::1", sender="x@fail.spf.test", helo="h.example")
     assert result.result == "fail"
