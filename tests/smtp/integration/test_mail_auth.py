@@ -24,12 +24,14 @@ pytestmark = pytest.mark.timeout(120)
 
 ALICE = f"alice@{DOMAIN}"
 MESSAGES_PER_MINUTE = 4
+ACCOUNT_MESSAGES_PER_MINUTE = 3
 CONNECTIONS_PER_MINUTE = 30
 SMTP_ENV = {
     "PARLEY_SMTP_SPF_FAIL_ACTION": "reject",
     "PARLEY_SMTP_DNS_TIMEOUT": "0.5",
     "PARLEY_SMTP_DNS_LIFETIME": "1",
     "PARLEY_SMTP_MESSAGE_RATE_PER_MINUTE": str(MESSAGES_PER_MINUTE),
+    "PARLEY_SMTP_ACCOUNT_MESSAGE_RATE_PER_MINUTE": str(ACCOUNT_MESSAGES_PER_MINUTE),
     "PARLEY_SMTP_CONNECTION_RATE_PER_MINUTE": str(CONNECTIONS_PER_MINUTE),
     "PARLEY_SMTP_DKIM_VERIFY_MAX_BYTES": "100000",
 }
@@ -203,3 +205,17 @@ def test_connection_rate_limit_refuses_one_client_and_not_another(smtp_suite: Sm
     assert all(g.startswith(b"220 ") for g in greetings[:CONNECTIONS_PER_MINUTE])
     assert greetings[-1].startswith(b"421 4.7.0 ")
     assert greeting(other).startswith(b"220 ")
+
+
+def test_account_rate_limit_follows_the_account_across_addresses(smtp_suite: SmtpSuite) -> None:
+    dave = f"dave@{DOMAIN}"
+    codes: list[tuple[int, bytes]] = []
+    for _ in range(ACCOUNT_MESSAGES_PER_MINUTE + 1):  # a new client address each time
+        with smtplib.SMTP("127.0.0.1", smtp_suite.submission_port, source_address=(next(_addresses), 0)) as client:
+            client.starttls(context=no_verify())
+            client.login(dave, PASSWORD)
+            code, text = client.mail(dave)
+            codes.append((code, text))
+    assert [c for c, _ in codes[:ACCOUNT_MESSAGES_PER_MINUTE]] == [250] * ACCOUNT_MESSAGES_PER_MINUTE
+    code, text = codes[-1]
+    assert (code, text[:5]) == (450, b"4.7.1") and b"account" in text
