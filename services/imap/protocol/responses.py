@@ -40,7 +40,7 @@ from .sequence import SequenceSet
 CRLF = b"\r\n"
 QUOTED_MAX = 1024
 _ATOM = re.compile(rb"[!#$&'+-Z^-z|}~]+|\\[A-Za-z0-9$]+")  # ATOM-CHAR, or a flag "\Word"
-_TAG = re.compile(r"[!#$&'*,-Z\[\^-z|~]+")  # ASTRING-CHAR minus "+" and "]" is allowed too
+_TAG = re.compile(r"[!#$&',-Z\[\]^-z|}~]+")  # RFC 9051 section 9: ASTRING-CHAR except "+"
 _TEXT_FORBIDDEN = re.compile(r"[\r\n\0]")
 
 
