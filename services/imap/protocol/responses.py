@@ -82,7 +82,6 @@ class _Joined(list):  # type: ignore[type-arg]
     """Body parts of a multipart: written one after another without spaces (``body-type-mpart``)."""
 
 
-
 def encode_value(value: Any, *, utf8: bool = False) -> bytes:
     """One value as IMAP bytes; raises ``LocalProtocolError`` for something unrepresentable."""
     if value is None or value is NIL:
@@ -121,7 +120,7 @@ def encode_value(value: Any, *, utf8: bool = False) -> bytes:
 def _is_response_atom(raw: bytes) -> bool:
     # Item names such as BODY[HEADER.FIELDS (TO)]<0> and BINARY.SIZE[1] carry
     # brackets and parentheses; they are the server's own text, never client data.
-    return bool(raw) and not any(c in raw for c in b"\r\n\0\"{") and b" " not in raw.split(b"[", 1)[0]
+    return bool(raw) and not any(c in raw for c in b'\r\n\0"{') and b" " not in raw.split(b"[", 1)[0]
 
 
 def encode_string(value: str | bytes, *, utf8: bool = False) -> bytes:
@@ -429,6 +428,7 @@ def status(mailbox: str, items: Mapping[str, int]) -> Untagged:
 
 def namespace(personal: Any, other: Any = None, shared: Any = None) -> Untagged:
     """Each argument: ``None`` or a list of ``(prefix, delimiter)`` pairs (RFC 2342)."""
+
     def part(entries: Any) -> Any:
         return None if not entries else [[prefix, delim] for prefix, delim in entries]
 

@@ -164,7 +164,7 @@ class Cursor:
             if char == 0x5C:  # '\'
                 pos += 1
                 if pos >= len(segment) or segment[pos] not in b'"\\':
-                    raise ParseError("Invalid escape in quoted string (only \\\\ and \\\" are allowed)")
+                    raise ParseError('Invalid escape in quoted string (only \\\\ and \\" are allowed)')
                 char = segment[pos]
             elif char == 0 or char == 0x0D:
                 raise ParseError("NUL or CR in quoted string")
