@@ -155,7 +155,8 @@ class CommandReader:
         self._literals = 0
         self._tag: str | None = None
         self._name: str | None = None
-        self._append_rest: bytes | None = None
+        self._append = False
+        self._name_end = 0
         self._refusal: RemoteProtocolError | None = None
         self._prechecked = False
         self._streamed = 0
@@ -232,8 +233,18 @@ class CommandReader:
         if name == b"UID" and len(words) > 1:
             name = b"UID " + words[1].upper()
         self._name = name.decode("ascii") if _ATOM.fullmatch(name.replace(b" ", b"")) else None
-        # APPEND's first argument is the mailbox; a literal there is a name, not a message.
-        self._append_rest = words[1] if name == b"APPEND" and len(words) > 1 else b"" if name == b"APPEND" else None
+        self._append = name == b"APPEND"
+        self._name_end = len(tag) + 1 + len(name)
+
+    def _is_message_literal(self) -> bool:
+        """In APPEND every literal is message data except a mailbox name as first argument."""
+        if not self._append:
+            return False
+        if self._literals > 1:
+            return True
+        first = self._parts[0]
+        assert isinstance(first, bytes)
+        return bool(first[self._name_end :].strip())
 
     def _announce(self, *, binary: bool, size: int, sync: bool) -> None:
         limits = self.limits
@@ -241,7 +252,7 @@ class CommandReader:
         if not self._prechecked:
             self._prechecked = True
             self._refusal = self._precheck(self._tag, self._name)
-        stream = self._append_rest is not None and not (self._literals == 1 and not self._append_rest.strip())
+        stream = self._is_message_literal()
         problem: RemoteProtocolError | None = None
         if self._literals > limits.max_literals:
             problem = RemoteProtocolError("Too many literals in one command", code=ResponseCode("LIMIT"))
