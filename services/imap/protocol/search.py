@@ -21,6 +21,10 @@ _DATE_KEYS = frozenset("BEFORE ON SINCE SENTBEFORE SENTON SENTSINCE".split())
 _SIZE_KEYS = frozenset("LARGER SMALLER".split())
 _INTERVAL_KEYS = frozenset("OLDER YOUNGER".split())
 _ENTRY_TYPES = ("priv", "shared", "all")
+_KEYS_WITH_ARGUMENTS = (
+    _TEXT_KEYS | _DATE_KEYS | _SIZE_KEYS | _INTERVAL_KEYS
+    | {"KEYWORD", "UNKEYWORD", "HEADER", "UID", "NOT", "OR", "MODSEQ"}
+)  # fmt: skip
 
 
 def parse_criteria(cursor: Cursor) -> SearchKey:
@@ -52,6 +56,8 @@ def _key(cursor: Cursor) -> SearchKey:
     op = name.lower()
     if name in _FLAG_KEYS:
         return SearchKey(op)
+    if name not in _KEYS_WITH_ARGUMENTS:
+        raise ParseError(f"Unknown search key {name}")
     cursor.sp()
     if name in _TEXT_KEYS:
         return SearchKey(op, cursor.astring())

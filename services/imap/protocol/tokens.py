@@ -124,7 +124,7 @@ class Cursor:
             raise ParseError(f"Expected {what}")
         value = int(raw)
         if value > limit or (nonzero and value == 0):
-            raise ParseError(f"{what.capitalize()} out of range")
+            raise ParseError(f"{_noun(what).capitalize()} out of range")
         return value
 
     def number64(self, what: str = "a number") -> int:
@@ -300,6 +300,10 @@ class Cursor:
 
 
 _SYSTEM_FLAGS = {f.upper(): f for f in ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft", "\\Recent")}
+
+
+def _noun(what: str) -> str:
+    return what.removeprefix("a ").removeprefix("an ")
 
 
 def _text(raw: bytes) -> str:
