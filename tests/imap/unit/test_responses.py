@@ -7,9 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.imap.protocol import LocalProtocolError, responses
+from services.imap.protocol.reader import CommandUnit, ContinueLiteral, LiteralValue
 from services.imap.protocol.responses import Atom, Literal, Mailbox, encode_string, encode_value
 from services.imap.protocol.sequence import SequenceSet
-from services.imap.protocol.reader import CommandUnit, ContinueLiteral, LiteralValue
 from tests.imap.framing import frame, parse
 
 
@@ -177,8 +177,9 @@ def test_body_structure_multipart_and_message() -> None:
         b'"<960723163407.20117h@cac.washington.edu>" "Compiler diff" "BASE64" 4554 73) "MIXED")'
     )
     assert encode_value(responses.body_structure(structure)).endswith(b' "MIXED" ("BOUNDARY" "x") NIL NIL NIL)')
-    message = {"type": "message", "subtype": "rfc822", "size": 10, "lines": 2,
-               "envelope": {"subject": "s"}, "message": {"type": "text", "subtype": "plain", "size": 3, "lines": 1}}  # fmt: skip
+    inner = {"type": "text", "subtype": "plain", "size": 3, "lines": 1}
+    message = {"type": "message", "subtype": "rfc822", "size": 10, "lines": 2, "envelope": {"subject": "s"}}
+    message["message"] = inner
     assert encode_value(responses.body_structure(message, extensible=False)) == (
         b'("MESSAGE" "RFC822" NIL NIL NIL "7BIT" 10 (NIL "s" NIL NIL NIL NIL NIL NIL NIL NIL) '
         b'("TEXT" "PLAIN" NIL NIL NIL "7BIT" 3 1) 2)'

@@ -41,14 +41,16 @@ def test_rfc4731_esearch_and_rfc5182_saved_results() -> None:
 
 def test_or_not_groups_and_all_rfc3501_keys() -> None:
     command = parse(b"a SEARCH OR (FROM a TO b) NOT (SUBJECT c) UID 1:* HEADER X-Spam yes")
+    group = key("and", keys=(key("from", "a"), key("to", "b")))
+    negated = key("not", keys=(key("and", keys=(key("subject", "c"),)),))
     assert command.criteria == key(
         "and",
         keys=(
-            key("or", keys=(key("and", keys=(key("from", "a"), key("to", "b"))), key("not", keys=(key("and", keys=(key("subject", "c"),)),)))),
+            key("or", keys=(group, negated)),
             key("uid", SequenceSet.parse("1:*")),
             key("header", "yes", field="X-Spam"),
         ),
-    )  # fmt: skip
+    )
     keys = (
         b"ALL ANSWERED BCC x BEFORE 1-Jan-2000 BODY x CC x DELETED DRAFT FLAGGED FROM x HEADER a b KEYWORD $x "
         b"LARGER 1 NEW OLD ON 2-Feb-2000 RECENT SEEN SENTBEFORE 1-Jan-2000 SENTON 1-Jan-2000 SENTSINCE 1-Jan-2000 "
