@@ -33,7 +33,7 @@ def test_known_encodings(text: str, encoded: str) -> None:
     "bad",
     [
         "&U,BTFw",  # unterminated
-        "&AGE-&AGI-",  # two adjacent encoded runs
+        "&AOQ-&APY-",  # two adjacent encoded runs (must be "&AOQA9g-")
         "&AEE-",  # "A" is printable ASCII and must not be encoded
         "&Jjo!-",  # not base64
         "&AGF-",  # non-zero padding bits
