@@ -167,6 +167,13 @@ class Session:
         return self._read_only
 
     @property
+    def reading(self) -> bool:
+        """Whether the core consumes input now. While a command is with the service layer (or a
+        TLS handshake or compression start is due) it does not: the transport should stop
+        reading from the socket then, so pipelined input cannot pile up unbounded."""
+        return self._mode in (Mode.COMMANDS, Mode.AUTHENTICATING, Mode.IDLING)
+
+    @property
     def error_count(self) -> int:
         return self._errors
 

@@ -278,3 +278,19 @@ def test_caller_mistakes_are_local_errors() -> None:
     session.receive_data(b"")
     with pytest.raises(LocalProtocolError):
         session.receive_data(b"x")
+
+
+def test_reading_tells_the_transport_when_to_apply_backpressure() -> None:
+    exchange = selected()
+    session = exchange.session
+    assert session.reading
+    session.receive_data(b"a FETCH 1 FLAGS\r\nb NOOP\r\n")
+    session.next_event()
+    assert not session.reading
+    session.ok()
+    assert session.reading
+    session.receive_data(b"c IDLE\r\n")
+    session.next_event()  # b NOOP
+    session.ok()
+    session.next_event()
+    assert session.reading  # IDLE reads on, waiting for DONE
