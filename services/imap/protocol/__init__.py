@@ -81,14 +81,14 @@ from .events import (
     StartTlsRequested,
 )
 from .limits import Limits
-from .responses import Atom, Literal, Mailbox, ResponseCode, StatusResponse
+from .responses import AString, Atom, Literal, Mailbox, ResponseCode, StatusResponse
 from .sequence import SeqRange, SequenceSet
 from .session import Mode, Session
 from .states import State
 
 __all__ = [
     "NEED_DATA", "Append", "AppendAborted", "AppendDataChunk", "AppendDataEnded", "AppendDataStarted",
-    "AppendMessage", "Atom", "AuthCancelled", "AuthResponse", "Authenticate", "Capability", "Check", "Close",
+    "AppendMessage", "AString", "Atom", "AuthCancelled", "AuthResponse", "Authenticate", "Capability", "Check", "Close",
     "Command", "CommandReceived", "Compress", "CompressionRequested", "ConnectionLost", "Copy", "Create",
     "Delete", "DeleteAcl", "Enable", "Event", "Expunge", "ExtensionsEnabled", "Fetch", "FetchAttribute",
     "GetAcl", "GetQuota", "GetQuotaRoot", "GreetingNeeded", "Id", "IdReceived", "Idle", "IdleDone", "Limits",

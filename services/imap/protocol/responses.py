@@ -13,7 +13,8 @@ Python values map to IMAP data like this:
 ``int``                   number
 ``str`` / ``bytes``       string: quoted when it can be, else ``{n}`` literal
 ``Atom("\\Seen")``        written as is (flags, keywords, response item names)
-``Mailbox("Entwürfe")``   a mailbox name, encoded for the client
+``Mailbox("Entwürfe")``   a mailbox name, encoded for the client, as an atom when it can be
+``AString("Fred")``       an ``astring``: an atom when it can be, else a string
 ``Literal(b"...")``       always a literal; ``binary=True`` gives ``~{n}`` literal8
 ``SequenceSet``           its text (``1:3,5``)
 ``list`` / ``tuple``      parenthesised list of the above, space separated
@@ -42,6 +43,7 @@ QUOTED_MAX = 1024
 _ATOM = re.compile(rb"[!#$&'+-Z^-z|}~]+|\\[A-Za-z0-9$]+")  # ATOM-CHAR, or a flag "\Word"
 _TAG = re.compile(r"[!#$&',-Z\[\]^-z|}~]+")  # RFC 9051 section 9: ASTRING-CHAR except "+"
 _TEXT_FORBIDDEN = re.compile(r"[\r\n\0]")
+_ASTRING_ATOM = re.compile(rb"[!#$&'+-Z\[\]^-z|}~]+")  # 1*ASTRING-CHAR
 
 
 class Atom(str):
@@ -50,7 +52,16 @@ class Atom(str):
     __slots__ = ()
 
 
-class Mailbox(str):
+class AString(str):
+    """An ``astring`` (RFC 9051 section 9): written as an atom when it is one, else as a string.
+
+    ``NIL`` and the empty string are always quoted, so no client mistakes them for NIL.
+    """
+
+    __slots__ = ()
+
+
+class Mailbox(AString):
     """A mailbox name (Unicode); encoded as modified UTF-7 unless the client is in UTF-8 mode."""
 
     __slots__ = ()
@@ -101,7 +112,9 @@ def encode_value(value: Any, *, utf8: bool = False) -> bytes:
         name = str(value)
         if name.upper() == "INBOX":
             name = "INBOX"
-        return encode_string(name if utf8 else mutf7.encode(name), utf8=utf8)
+        return encode_astring(name if utf8 else mutf7.encode(name), utf8=utf8)
+    if isinstance(value, AString):
+        return encode_astring(str(value), utf8=utf8)
     if isinstance(value, str | bytes):
         return encode_string(value, utf8=utf8)
     if isinstance(value, Literal):
@@ -121,6 +134,13 @@ def _is_response_atom(raw: bytes) -> bool:
     # Item names such as BODY[HEADER.FIELDS (TO)]<0> and BINARY.SIZE[1] carry
     # brackets and parentheses; they are the server's own text, never client data.
     return bool(raw) and not any(c in raw for c in b'\r\n\0"{') and b" " not in raw.split(b"[", 1)[0]
+
+
+def encode_astring(value: str, *, utf8: bool = False) -> bytes:
+    raw = value.encode("utf-8")
+    if _ASTRING_ATOM.fullmatch(raw) and raw.upper() != b"NIL":
+        return raw
+    return encode_string(raw, utf8=utf8)
 
 
 def encode_string(value: str | bytes, *, utf8: bool = False) -> bytes:
@@ -437,24 +457,26 @@ def namespace(personal: Any, other: Any = None, shared: Any = None) -> Untagged:
 
 def quota(root: str, resources: Mapping[str, tuple[int, int]]) -> Untagged:
     """``* QUOTA "" (STORAGE 10 512)``: resource -> (usage, limit); STORAGE in KiB (RFC 9208)."""
-    return untagged(Atom("QUOTA"), root, [v for k, (u, lim) in resources.items() for v in (Atom(k), u, lim)])
+    return untagged(Atom("QUOTA"), AString(root), [v for k, (u, lim) in resources.items() for v in (Atom(k), u, lim)])
 
 
 def quotaroot(mailbox: str, roots: Iterable[str]) -> Untagged:
-    return untagged(Atom("QUOTAROOT"), Mailbox(mailbox), *roots)
+    return untagged(Atom("QUOTAROOT"), Mailbox(mailbox), *(AString(root) for root in roots))
 
 
 def acl(mailbox: str, entries: Iterable[tuple[str, str]]) -> Untagged:
     """``* ACL INBOX Fred rwipslxetad`` (RFC 4314 section 3.6)."""
-    return untagged(Atom("ACL"), Mailbox(mailbox), *(v for ident, rights in entries for v in (ident, rights)))
+    pairs = (AString(v) for ident, rights in entries for v in (ident, rights))
+    return untagged(Atom("ACL"), Mailbox(mailbox), *pairs)
 
 
 def listrights(mailbox: str, identifier: str, required: str, optional: Iterable[str]) -> Untagged:
-    return untagged(Atom("LISTRIGHTS"), Mailbox(mailbox), identifier, required, *optional)
+    rights = (AString(r) for r in (identifier, required, *optional))
+    return untagged(Atom("LISTRIGHTS"), Mailbox(mailbox), *rights)
 
 
 def myrights(mailbox: str, rights: str) -> Untagged:
-    return untagged(Atom("MYRIGHTS"), Mailbox(mailbox), rights)
+    return untagged(Atom("MYRIGHTS"), Mailbox(mailbox), AString(rights))
 
 
 def id_response(params: Mapping[str, str | None] | None) -> Untagged:

@@ -72,10 +72,15 @@ def test_string_choice() -> None:
 
 
 def test_mailbox_names_follow_the_client_mode() -> None:
-    assert encode_value(Mailbox("Entwürfe")) == b'"Entw&APw-rfe"'
+    assert encode_value(Mailbox("Entwürfe")) == b"Entw&APw-rfe"
     assert encode_value(Mailbox("Entwürfe"), utf8=True) == b'"Entw\xc3\xbcrfe"'
-    assert encode_value(Mailbox("inbox")) == b'"INBOX"'
+    assert encode_value(Mailbox("inbox")) == b"INBOX"
     assert encode_value(Mailbox("Tom & Jerry")) == b'"Tom &- Jerry"'
+    # Atoms where they can be, but never NIL or empty, and never a wildcard unquoted.
+    assert encode_value(Mailbox("nil")) == b'"nil"'
+    assert encode_value(Mailbox("")) == b'""'
+    assert encode_value(Mailbox("a%b*")) == b'"a%b*"'
+    assert encode_value(Mailbox("[Gmail]/Sent")) == b"[Gmail]/Sent"
 
 
 def test_server_data() -> None:
@@ -89,13 +94,13 @@ def test_server_data() -> None:
         b"* FLAGS (\\Answered \\Flagged $MDNSent)\r\n"
     )
     assert responses.list_mailbox("foo", attributes=["\\Noselect"], delimiter="/").to_bytes() == (
-        b'* LIST (\\Noselect) "/" "foo"\r\n'
+        b'* LIST (\\Noselect) "/" foo\r\n'
     )
-    assert responses.list_mailbox("~/Mail/foo", delimiter=None).to_bytes() == b'* LIST () NIL "~/Mail/foo"\r\n'
+    assert responses.list_mailbox("~/Mail/foo", delimiter=None).to_bytes() == b"* LIST () NIL ~/Mail/foo\r\n"
     extended = responses.list_mailbox("Foo", attributes=["\\Subscribed"], extended={"CHILDINFO": ["SUBSCRIBED"]})
-    assert extended.to_bytes() == b'* LIST (\\Subscribed) "/" "Foo" ("CHILDINFO" ("SUBSCRIBED"))\r\n'
+    assert extended.to_bytes() == b'* LIST (\\Subscribed) "/" Foo ("CHILDINFO" ("SUBSCRIBED"))\r\n'
     assert responses.status("blurdybloop", {"MESSAGES": 231, "UIDNEXT": 44292}).to_bytes() == (
-        b'* STATUS "blurdybloop" (MESSAGES 231 UIDNEXT 44292)\r\n'
+        b"* STATUS blurdybloop (MESSAGES 231 UIDNEXT 44292)\r\n"
     )
     assert responses.namespace([("", "/")], None, [("Public Folders/", "/")]).to_bytes() == (
         b'* NAMESPACE (("" "/")) NIL (("Public Folders/" "/"))\r\n'
@@ -126,13 +131,13 @@ def test_search_family_rfc4731_rfc5256_rfc7162() -> None:
 
 
 def test_quota_and_acl_rfc9208_rfc4314() -> None:
-    assert responses.quotaroot("INBOX", [""]).to_bytes() == b'* QUOTAROOT "INBOX" ""\r\n'
+    assert responses.quotaroot("INBOX", [""]).to_bytes() == b'* QUOTAROOT INBOX ""\r\n'
     assert responses.quota("", {"STORAGE": (10, 512)}).to_bytes() == b'* QUOTA "" (STORAGE 10 512)\r\n'
-    assert responses.acl("INBOX", [("Fred", "rwipsldexta")]).to_bytes() == b'* ACL "INBOX" "Fred" "rwipsldexta"\r\n'
+    assert responses.acl("INBOX", [("Fred", "rwipsldexta")]).to_bytes() == b"* ACL INBOX Fred rwipsldexta\r\n"
     assert responses.listrights("~/Mail/saved", "smith", "la", ["r", "swicdkxte"]).to_bytes() == (
-        b'* LISTRIGHTS "~/Mail/saved" "smith" "la" "r" "swicdkxte"\r\n'
+        b"* LISTRIGHTS ~/Mail/saved smith la r swicdkxte\r\n"
     )
-    assert responses.myrights("INBOX", "rwiptsldaex").to_bytes() == b'* MYRIGHTS "INBOX" "rwiptsldaex"\r\n'
+    assert responses.myrights("INBOX", "rwiptsldaex").to_bytes() == b"* MYRIGHTS INBOX rwiptsldaex\r\n"
 
 
 def test_fetch_responses() -> None:

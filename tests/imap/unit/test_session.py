@@ -195,7 +195,7 @@ def test_reselect_sends_closed_with_qresync_rfc7162_3_2_11() -> None:
 
 def test_utf8_mode_changes_responses() -> None:
     exchange = logged_in()
-    assert exchange.session.untagged(responses.list_mailbox("Entwürfe")) == b'* LIST () "/" "Entw&APw-rfe"\r\n'
+    assert exchange.session.untagged(responses.list_mailbox("Entwürfe")) == b'* LIST () "/" Entw&APw-rfe\r\n'
     exchange.send(b"e ENABLE UTF8=ACCEPT\r\n")
     assert exchange.session.untagged(responses.list_mailbox("Entwürfe")) == b'* LIST () "/" "Entw\xc3\xbcrfe"\r\n'
 
