@@ -126,6 +126,7 @@ class FramingError:
 
 ReaderEvent = CommandUnit | ContinueLiteral | StreamStarted | StreamChunk | StreamEnded | FramingError
 Precheck = Callable[[str | None, str | None], RemoteProtocolError | None]
+MessageCheck = Callable[[CommandUnit], RemoteProtocolError | None]
 
 
 class LineProblem(enum.Enum):
@@ -139,10 +140,20 @@ class _Mode(enum.Enum):
 
 
 class CommandReader:
-    def __init__(self, limits: Limits, *, precheck: Precheck | None = None, literal_minus: bool = False) -> None:
+    def __init__(
+        self,
+        limits: Limits,
+        *,
+        precheck: Precheck | None = None,
+        message_check: MessageCheck | None = None,
+        literal_minus: bool = False,
+    ) -> None:
         self.limits = limits
         self.literal_minus = literal_minus
+        #: At a command's first literal: is the command refused (state, name, tag)?
         self._precheck = precheck or (lambda tag, name: None)
+        #: At each APPEND message literal: is the command up to here valid?
+        self._message_check = message_check or (lambda unit: None)
         self._pending: deque[ReaderEvent] = deque()
         self._mode = _Mode.LINE
         self._discarding_plain = False
@@ -253,6 +264,9 @@ class CommandReader:
             self._prechecked = True
             self._refusal = self._precheck(self._tag, self._name)
         stream = self._is_message_literal()
+        if stream and self._refusal is None:
+            probe = (*self._parts, StreamedLiteral(self._streamed, size, binary), b"")
+            self._refusal = self._message_check(CommandUnit(self._tag, self._name, probe))
         problem: RemoteProtocolError | None = None
         if self._literals > limits.max_literals:
             problem = RemoteProtocolError("Too many literals in one command", code=ResponseCode("LIMIT"))

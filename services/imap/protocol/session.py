@@ -323,9 +323,7 @@ class Session:
             raise LocalProtocolError("start_tls() is only valid after StartTlsRequested")
         dropped = len(self._buffer)
         self._buffer.clear()
-        self._reader = CommandReader(
-            self.config.limits, precheck=self._precheck, literal_minus=self.config.literal_minus
-        )
+        self._reader = self._new_reader()
         self._tls_active = True
         self._mode = Mode.COMMANDS
         return dropped
@@ -392,6 +390,8 @@ class Session:
 
     def _command(self, unit: CommandUnit) -> None:
         if unit.refusal is not None:
+            if unit.streamed:
+                self._events.append(AppendAborted(unit.tag))
             self._refuse(unit.tag, unit.refusal, unit.name)
             return
         try:
@@ -409,6 +409,19 @@ class Session:
         if name is None:
             return RemoteProtocolError("Missing or invalid command name")
         return refusal(self._state, name) or self._login_refusal(name)
+
+    def _check_append_prefix(self, unit: CommandUnit) -> RemoteProtocolError | None:
+        """Asked by the reader when APPEND announces message data: is what came before valid?
+
+        ``unit`` is the command so far with the announced literal as its end. A
+        mistake in the mailbox name, flags or date is answered before the client
+        uploads the message (no ``+``), not after.
+        """
+        try:
+            parse_command(unit, utf8=self.utf8, max_depth=self.config.limits.max_depth)
+        except RemoteProtocolError as error:
+            return error
+        return None
 
     def _login_refusal(self, name: str) -> RemoteProtocolError | None:
         if name in ("LOGIN", "AUTHENTICATE") and not login_allowed(self.config, tls_active=self._tls_active):
@@ -563,7 +576,12 @@ class Session:
     # --- plumbing ------------------------------------------------------------------------
 
     def _new_reader(self) -> CommandReader:
-        return CommandReader(self.config.limits, precheck=self._precheck, literal_minus=self.config.literal_minus)
+        return CommandReader(
+            self.config.limits,
+            precheck=self._precheck,
+            message_check=self._check_append_prefix,
+            literal_minus=self.config.literal_minus,
+        )
 
     def _answer_greeting(self) -> None:
         pending = self._delivered()

@@ -169,3 +169,25 @@ def test_mailbox_name_as_a_literal_is_not_message_data() -> None:
     exchange.send(b"hi\r\n")
     assert exchange.commands()[-1].mailbox == "Sent!"
     assert bytes(exchange.appended[0]) == b"hi"
+
+
+def test_append_mistakes_before_the_message_are_answered_before_the_upload() -> None:
+    exchange = logged_in()
+    assert exchange.send(b"a2 APPEND INBOX (\\Seen {100}\r\n") == b"a2 BAD Expected a flag\r\n"
+    out = exchange.send(b'a3 APPEND "Entw\xc3\xbcrfe" {100}\r\n')
+    assert out == b"a3 BAD Mailbox name is not modified UTF-7 (8-bit characters need ENABLE UTF8=ACCEPT)\r\n"
+    out = exchange.send(b'a4 APPEND INBOX "31-Feb-2000 00:00:00 +0000" {100}\r\n')
+    assert out == b"a4 BAD Invalid date-time\r\n"
+    assert exchange.appended == {}
+    # With a non-synchronising literal the octets are on their way: read, dropped, refused.
+    out = exchange.send(b"a5 APPEND INBOX (\\Seen {3+}\r\nabc\r\na6 NOOP\r\n")
+    assert out == b"a5 BAD Expected a flag\r\na6 OK NOOP completed\r\n"
+    assert exchange.appended == {}
+
+
+def test_multiappend_with_a_bad_second_message_drops_the_first() -> None:
+    exchange = logged_in()
+    out = exchange.send(b"a2 APPEND INBOX {3+}\r\none (\\Flagged {3+}\r\ntwo\r\n")
+    assert out == b"a2 BAD Expected a flag\r\n"
+    assert bytes(exchange.appended[0]) == b"one" and 1 not in exchange.appended
+    assert exchange.aborted == 1
