@@ -191,3 +191,18 @@ def test_multiappend_with_a_bad_second_message_drops_the_first() -> None:
     assert out == b"a2 BAD Expected a flag\r\n"
     assert bytes(exchange.appended[0]) == b"one" and 1 not in exchange.appended
     assert exchange.aborted == 1
+
+
+def test_oversize_non_synchronising_literal_in_an_ordinary_command_closes() -> None:
+    exchange = Exchange(make_config(max_literal=1024))
+    out = exchange.send(b"a1 LOGIN {1025+}\r\n")
+    assert out == b"a1 BAD [TOOBIG] Literal too large\r\n* BYE Cannot resynchronise after a refused literal\r\n"
+
+
+def test_literals_held_in_memory_share_one_budget() -> None:
+    exchange = Exchange(make_config(max_line=8192, max_literal=8192, max_command=16384))
+    out = exchange.send(b"a1 LOGIN {8000+}\r\n" + b"u" * 8000 + b" {8000}\r\n")
+    assert out == CONTINUE
+    exchange = Exchange(make_config(max_line=8192, max_literal=8192, max_command=16384))
+    out = exchange.send(b"a1 ID ({8000+}\r\n" + b"u" * 8000 + b" {8000+}\r\n" + b"v" * 8000 + b" {500}\r\n")
+    assert out == b"a1 BAD [TOOBIG] Literal too large\r\n"

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from services.imap.protocol import LocalProtocolError, responses
 from services.imap.protocol.reader import CommandUnit, ContinueLiteral, LiteralValue
 from services.imap.protocol.responses import Atom, Literal, Mailbox, encode_string, encode_value
-from services.imap.protocol.sequence import SequenceSet
+from services.imap.protocol.sequence import SeqRange, SequenceSet
 from tests.imap.framing import frame, parse
 
 
@@ -202,6 +202,11 @@ def _astring_of(encoded: bytes, *, utf8: bool = False) -> str:
     return command.username
 
 
+numbers = st.one_of(st.none(), st.integers(min_value=1, max_value=4294967295))
+sets = st.one_of(
+    st.just(SequenceSet(saved=True)),
+    st.lists(st.builds(SeqRange, numbers, numbers), min_size=1, max_size=20).map(tuple).map(SequenceSet),
+)
 text_strategy = st.text(alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\0"))
 
 
@@ -226,3 +231,9 @@ def test_round_trip_keeps_literals_whole() -> None:
     continuation, unit = frame(b"t LOGIN " + encode_string("a\r\nb") + b" x\r\n")
     assert isinstance(continuation, ContinueLiteral)
     assert isinstance(unit, CommandUnit) and unit.parts[1] == LiteralValue(b"a\r\nb")
+
+
+@given(sets)
+def test_sequence_set_round_trip_through_the_parser(value: SequenceSet) -> None:
+    command = parse(b"t UID FETCH " + encode_value(value) + b" FLAGS")
+    assert command.sequence_set == value

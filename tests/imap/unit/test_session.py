@@ -294,3 +294,14 @@ def test_reading_tells_the_transport_when_to_apply_backpressure() -> None:
     session.ok()
     session.next_event()
     assert session.reading  # IDLE reads on, waiting for DONE
+
+
+def test_idle_is_completed_only_after_done() -> None:
+    session = selected().session
+    session.receive_data(b"a IDLE\r\n")
+    session.next_event()
+    with pytest.raises(LocalProtocolError):
+        session.ok()
+    session.receive_data(b"DONE\r\n")
+    assert isinstance(session.next_event(), IdleDone)
+    assert session.ok() == b"+ idling\r\na OK IDLE completed\r\n"
