@@ -277,10 +277,13 @@ class CommandReader:
             problem = RemoteProtocolError("Literal too large", code=_TOOBIG)
         elif not sync and self.literal_minus and size > LITERAL_MINUS_MAX:
             problem = RemoteProtocolError("Non-synchronizing literal over 4096 octets (LITERAL-)", code=_TOOBIG)
-        if problem is not None or (sync and self._refusal is not None):
-            error = problem or self._refusal
-            assert error is not None
-            self._pending.append(FramingError(self._tag, error, close=not sync, streamed=bool(self._streamed)))
+        if sync and self._refusal is not None:
+            # The client waits for "+": the refusal is the whole answer, whatever the size.
+            self._pending.append(FramingError(self._tag, self._refusal, streamed=bool(self._streamed)))
+            self._reset()
+            return
+        if problem is not None:
+            self._pending.append(FramingError(self._tag, problem, close=not sync, streamed=bool(self._streamed)))
             self._reset()
             return
         self._remaining = size

@@ -206,3 +206,8 @@ def test_literals_held_in_memory_share_one_budget() -> None:
     exchange = Exchange(make_config(max_line=8192, max_literal=8192, max_command=16384))
     out = exchange.send(b"a1 ID ({8000+}\r\n" + b"u" * 8000 + b" {8000+}\r\n" + b"v" * 8000 + b" {500}\r\n")
     assert out == b"a1 BAD [TOOBIG] Literal too large\r\n"
+
+
+def test_a_command_refused_in_this_state_is_refused_for_that_whatever_its_literal_size() -> None:
+    exchange = Exchange()
+    assert exchange.send(b"a1 APPEND INBOX {999999999999}\r\n") == b"a1 BAD APPEND needs authentication first\r\n"
