@@ -45,11 +45,11 @@ def parse_command(unit: CommandUnit, *, utf8: bool = False, max_depth: int = 100
     cursor.expect(unit.tag.encode("ascii"), "a tag")
     if not cursor.take(b" "):
         raise ParseError("Missing command")
-    name = cursor.keyword() if cursor.peek() is not None else ""
+    name = cursor.atom("a command name").upper() if cursor.peek() is not None else ""
     uid = False
     if name == "UID":
         cursor.sp()
-        name = cursor.keyword()
+        name = cursor.atom("a command name after UID").upper()
         if name not in UID_COMMANDS:
             raise ParseError(f"UID {name} is not a command")
         uid = True

@@ -179,7 +179,7 @@ def test_compress() -> None:
         (b"a1 ", "Missing command"),
         (b"a1 FROB", "Unknown command FROB"),
         (b"a1 NOOP extra", "Unexpected characters at end of command"),
-        (b"a1  NOOP", "Expected a keyword"),
+        (b"a1  NOOP", "Expected a command name"),
         (b'a1 LOGIN "unterminated', "Unterminated quoted string"),
         (b'a1 LOGIN "bad \\x escape" y', 'Invalid escape in quoted string (only \\\\ and \\" are allowed)'),
         (b"a1 FETCH 0 FLAGS", "Invalid sequence set: not a sequence number: '0'"),
