@@ -173,6 +173,8 @@ class AppendMessage:
     internal_date: datetime | None
     #: Where the octets went: ``AppendData*`` events with this index.
     data: StreamedLiteral
+    #: Sent as ``UTF8 (~{n})`` (RFC 6855 section 4): a message with UTF-8 headers.
+    utf8: bool = False
 
     @property
     def size(self) -> int:

@@ -279,7 +279,10 @@ def _status_items(cursor: Cursor) -> tuple[str, ...]:
 
 
 def parse_append(cursor: Cursor, tag: str, uid: bool) -> c.Append:
-    """``APPEND mailbox 1*(SP [flag-list SP] [date-time SP] literal)`` (RFC 3502 for more than one)."""
+    """``APPEND mailbox 1*(SP [flag-list SP] [date-time SP] append-data)`` (RFC 3502 for more than one).
+
+    append-data is a literal, a literal8 (RFC 3516) or ``UTF8 (literal8)`` (RFC 6855).
+    """
     cursor.sp()
     mailbox = cursor.mailbox()
     messages = []
@@ -292,6 +295,16 @@ def parse_append(cursor: Cursor, tag: str, uid: bool) -> c.Append:
         if cursor.peek() == ord('"'):
             when = cursor.date_time()
             cursor.sp()
+        if cursor.take(b"UTF8 ("):
+            # RFC 6855 section 4: append-data =/ "UTF8" SP "(" literal8 ")"
+            if not cursor.utf8:
+                raise ParseError("UTF8 message data needs ENABLE UTF8=ACCEPT")
+            data = cursor.streamed_literal()
+            if not data.binary:
+                raise ParseError("UTF8 message data must be a literal8 (~{n})")
+            cursor.expect(b")")
+            messages.append(c.AppendMessage(flags, when, data, utf8=True))
+            continue
         messages.append(c.AppendMessage(flags, when, cursor.streamed_literal()))
     if not messages:
         raise ParseError("APPEND needs a message")

@@ -30,7 +30,7 @@ import base64
 import binascii
 import enum
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import commands as c
@@ -417,11 +417,19 @@ class Session:
         mistake in the mailbox name, flags or date is answered before the client
         uploads the message (no ``+``), not after.
         """
-        try:
-            parse_command(unit, utf8=self.utf8, max_depth=self.config.limits.max_depth)
-        except RemoteProtocolError as error:
-            return error
-        return None
+        first_error: RemoteProtocolError | None = None
+        # The data may end the command, or close RFC 6855's "UTF8 (" ... ")".
+        for tail in (b"", b")"):
+            try:
+                parse_command(replace(unit, parts=(*unit.parts[:-1], tail)), **self._parse_options())
+            except RemoteProtocolError as error:
+                first_error = first_error or error
+            else:
+                return None
+        return first_error
+
+    def _parse_options(self) -> dict[str, Any]:
+        return {"utf8": self.utf8, "max_depth": self.config.limits.max_depth}
 
     def _login_refusal(self, name: str) -> RemoteProtocolError | None:
         if name in ("LOGIN", "AUTHENTICATE") and not login_allowed(self.config, tls_active=self._tls_active):

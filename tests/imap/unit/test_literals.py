@@ -211,3 +211,18 @@ def test_literals_held_in_memory_share_one_budget() -> None:
 def test_a_command_refused_in_this_state_is_refused_for_that_whatever_its_literal_size() -> None:
     exchange = Exchange()
     assert exchange.send(b"a1 APPEND INBOX {999999999999}\r\n") == b"a1 BAD APPEND needs authentication first\r\n"
+
+
+def test_append_utf8_data_item_rfc6855() -> None:
+    exchange = logged_in()
+    exchange.send(b"e ENABLE UTF8=ACCEPT\r\n")
+    assert exchange.send(b"a2 APPEND INBOX (\\Seen) UTF8 (~{5}\r\n") == CONTINUE
+    assert exchange.send(b"h\xc3\xa9!!)\r\n") == b"a2 OK [APPENDUID 38505 3955] APPEND completed\r\n"
+    (message,) = exchange.commands()[-1].messages
+    assert message.utf8 and message.binary and bytes(exchange.appended[0]) == b"h\xc3\xa9!!"
+    assert exchange.send(b"a3 APPEND INBOX UTF8 ({5}\r\n") == b"a3 BAD UTF8 message data must be a literal8 (~{n})\r\n"
+
+
+def test_append_utf8_data_item_needs_utf8_mode() -> None:
+    exchange = logged_in()
+    assert exchange.send(b"a2 APPEND INBOX UTF8 (~{5}\r\n") == b"a2 BAD UTF8 message data needs ENABLE UTF8=ACCEPT\r\n"
