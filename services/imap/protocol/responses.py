@@ -539,7 +539,7 @@ def body_structure(part: Mapping[str, Any], *, extensible: bool = True) -> list[
     subtype = str(part.get("subtype", "plain")).upper()
     if kind == "multipart":
         children = part.get("children") or []
-        out: list[Any] = [body_structure(c, extensible=extensible) for c in children] or [_EMPTY_TEXT]
+        out: list[Any] = [body_structure(c, extensible=extensible) for c in children or [_EMPTY_PART]]
         out = [_Joined(out), subtype]
         if extensible:
             out += [_params(part.get("params")), *_extension_tail(part)]
@@ -549,7 +549,7 @@ def body_structure(part: Mapping[str, Any], *, extensible: bool = True) -> list[
     if kind == "message" and subtype in ("RFC822", "GLOBAL"):
         inner = part.get("message")
         out += [envelope(part.get("envelope") or {}),
-                body_structure(inner, extensible=extensible) if inner else _EMPTY_TEXT,
+                body_structure(inner or _EMPTY_PART, extensible=extensible),
                 int(part.get("lines") or 0)]  # fmt: skip
     elif kind == "text":
         out.append(int(part.get("lines") or 0))
@@ -558,7 +558,8 @@ def body_structure(part: Mapping[str, Any], *, extensible: bool = True) -> list[
     return out
 
 
-_EMPTY_TEXT: list[Any] = ["TEXT", "PLAIN", None, None, None, "7BIT", 0, 0]
+# A multipart without parts, or a message/rfc822 without a body, still needs one (RFC 9051 section 9).
+_EMPTY_PART: Mapping[str, Any] = {"type": "text", "subtype": "plain", "size": 0, "lines": 0}
 
 
 def _params(pairs: Any) -> Any:

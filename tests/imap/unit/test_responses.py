@@ -237,3 +237,18 @@ def test_round_trip_keeps_literals_whole() -> None:
 def test_sequence_set_round_trip_through_the_parser(value: SequenceSet) -> None:
     command = parse(b"t UID FETCH " + encode_value(value) + b" FLAGS")
     assert command.sequence_set == value
+
+
+def test_body_structure_of_degenerate_messages() -> None:
+    empty_multipart = {"type": "multipart", "subtype": "mixed"}
+    assert encode_value(responses.body_structure(empty_multipart, extensible=False)) == (
+        b'(("TEXT" "PLAIN" NIL NIL NIL "7BIT" 0 0) "MIXED")'
+    )
+    assert encode_value(responses.body_structure(empty_multipart)) == (
+        b'(("TEXT" "PLAIN" NIL NIL NIL "7BIT" 0 0 NIL NIL NIL NIL) "MIXED" NIL NIL NIL NIL)'
+    )
+    bodyless = {"type": "message", "subtype": "rfc822", "size": 0}
+    assert encode_value(responses.body_structure(bodyless, extensible=False)) == (
+        b'("MESSAGE" "RFC822" NIL NIL NIL "7BIT" 0 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) '
+        b'("TEXT" "PLAIN" NIL NIL NIL "7BIT" 0 0) 0)'
+    )
