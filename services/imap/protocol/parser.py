@@ -459,26 +459,22 @@ def parse_sort(cursor: Cursor, tag: str, uid: bool) -> c.Sort:
     """``SORT [RETURN (...)] (sort-criteria) charset search-criteria`` (RFC 5256 section 3, RFC 5267)."""
     cursor.sp()
     return_options = _search_return(cursor)
-    reverse = False
 
-    def criterion() -> tuple[str, bool] | None:
-        nonlocal reverse
+    def criterion() -> tuple[str, bool]:
         key = cursor.keyword()
-        if key == "REVERSE":
+        reverse = key == "REVERSE"
+        if reverse:
             cursor.sp()
             key = cursor.keyword()
-            reverse = True
         if key not in SORT_KEYS:
             raise ParseError(f"Unknown sort key {key}")
-        result = (key, reverse)
-        reverse = False
-        return result
+        return (key, reverse)
 
     criteria = cursor.paren_list(criterion, allow_empty=False)
     cursor.sp()
     charset = cursor.astring().upper()
     cursor.sp()
-    return c.Sort(tag, tuple(x for x in criteria if x), charset, parse_criteria(cursor), uid, return_options)
+    return c.Sort(tag, tuple(criteria), charset, parse_criteria(cursor), uid, return_options)
 
 
 def parse_thread(cursor: Cursor, tag: str, uid: bool) -> c.Thread:
