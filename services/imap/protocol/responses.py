@@ -35,6 +35,9 @@ from datetime import datetime
 from typing import Any, Union
 
 from . import mutf7
+from .bodystructure import Joined
+from .bodystructure import body_structure as body_structure  # re-exported: built here, written by fetch()
+from .bodystructure import envelope as envelope
 from .errors import LocalProtocolError
 from .sequence import SequenceSet
 
@@ -89,10 +92,6 @@ Value = Union[None, int, str, bytes, Atom, Mailbox, Literal, SequenceSet, _Nil, 
 # --- values ----------------------------------------------------------------------------
 
 
-class _Joined(list):  # type: ignore[type-arg]
-    """Body parts of a multipart: written one after another without spaces (``body-type-mpart``)."""
-
-
 def encode_value(value: Any, *, utf8: bool = False) -> bytes:
     """One value as IMAP bytes; raises ``LocalProtocolError`` for something unrepresentable."""
     if value is None or value is NIL:
@@ -123,7 +122,7 @@ def encode_value(value: Any, *, utf8: bool = False) -> bytes:
         return str(value).encode("ascii")
     if isinstance(value, datetime):
         return b'"' + format_datetime(value).encode("ascii") + b'"'
-    if isinstance(value, _Joined):
+    if isinstance(value, Joined):
         return b"".join(encode_value(item, utf8=utf8) for item in value)
     if isinstance(value, list | tuple):
         return b"(" + b" ".join(encode_value(item, utf8=utf8) for item in value) + b")"
@@ -504,77 +503,6 @@ def fetch(sequence_number: int, items: Iterable[tuple[str, Any]] | Mapping[str, 
             value = Literal(value, binary=name.upper().startswith("BINARY[") and b"\0" in value)
         data.append(value)
     return untagged(sequence_number, Atom("FETCH"), data)
-
-
-def envelope(data: Mapping[str, Any]) -> list[Any]:
-    """ENVELOPE (RFC 9051 section 7.5.2) from the storage metadata dict.
-
-    Keys: ``date``, ``subject``, ``from``, ``sender``, ``reply_to``, ``to``, ``cc``,
-    ``bcc``, ``in_reply_to``, ``message_id``; addresses are ``[name, adl, mailbox,
-    host]`` lists. RFC 9051 section 7.5.2: an empty sender or reply-to takes the
-    value of from.
-    """
-
-    def addresses(key: str) -> Any:
-        value = data.get(key) or (data.get("from") if key in ("sender", "reply_to") else None)
-        return [list(a) for a in value] if value else None
-
-    return [
-        data.get("date"),
-        data.get("subject"),
-        addresses("from"),
-        addresses("sender"),
-        addresses("reply_to"),
-        addresses("to"),
-        addresses("cc"),
-        addresses("bcc"),
-        data.get("in_reply_to"),
-        data.get("message_id"),
-    ]
-
-
-def body_structure(part: Mapping[str, Any], *, extensible: bool = True) -> list[Any]:
-    """BODYSTRUCTURE (``extensible``) or BODY from the storage part dict (RFC 9051 section 7.5.2)."""
-    kind = str(part.get("type", "text")).lower()
-    subtype = str(part.get("subtype", "plain")).upper()
-    if kind == "multipart":
-        children = part.get("children") or []
-        out: list[Any] = [body_structure(c, extensible=extensible) for c in children or [_EMPTY_PART]]
-        out = [_Joined(out), subtype]
-        if extensible:
-            out += [_params(part.get("params")), *_extension_tail(part)]
-        return out
-    out = [kind.upper(), subtype, _params(part.get("params")), part.get("id"), part.get("description"),
-           str(part.get("encoding") or "7BIT").upper(), int(part.get("size", 0))]  # fmt: skip
-    if kind == "message" and subtype in ("RFC822", "GLOBAL"):
-        inner = part.get("message")
-        out += [envelope(part.get("envelope") or {}),
-                body_structure(inner or _EMPTY_PART, extensible=extensible),
-                int(part.get("lines") or 0)]  # fmt: skip
-    elif kind == "text":
-        out.append(int(part.get("lines") or 0))
-    if extensible:
-        out += [part.get("md5"), *_extension_tail(part)]
-    return out
-
-
-# A multipart without parts, or a message/rfc822 without a body, still needs one (RFC 9051 section 9).
-_EMPTY_PART: Mapping[str, Any] = {"type": "text", "subtype": "plain", "size": 0, "lines": 0}
-
-
-def _params(pairs: Any) -> Any:
-    if not pairs:
-        return None
-    return [v for key, value in pairs for v in (str(key).upper(), value)]
-
-
-def _extension_tail(part: Mapping[str, Any]) -> list[Any]:
-    disposition = part.get("disposition")
-    dsp = None if disposition is None else [str(disposition).upper(), _params(part.get("disposition_params"))]
-    language = part.get("language") or None
-    if language and len(language) == 1:
-        language = language[0]
-    return [dsp, language, part.get("location")]
 
 
 @dataclass(frozen=True, slots=True)
