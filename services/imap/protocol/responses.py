@@ -36,7 +36,7 @@ from typing import Any, Union
 
 from . import mutf7
 from .bodystructure import Joined
-from .bodystructure import body_structure as body_structure  # re-exported: built here, written by fetch()
+from .bodystructure import body_structure as body_structure  # re-exported for the service layer
 from .bodystructure import envelope as envelope
 from .errors import LocalProtocolError
 from .sequence import SequenceSet

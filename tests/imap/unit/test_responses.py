@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.imap.protocol import LocalProtocolError, responses
@@ -210,16 +210,19 @@ sets = st.one_of(
 text_strategy = st.text(alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\0"))
 
 
+@settings(deadline=None)  # no timing assertions: the machine may be busy
 @given(text_strategy)
 def test_string_round_trip_through_the_parser(text: str) -> None:
     assert _astring_of(encode_string(text)) == text
 
 
+@settings(deadline=None)  # no timing assertions: the machine may be busy
 @given(text_strategy)
 def test_string_round_trip_utf8_mode(text: str) -> None:
     assert _astring_of(encode_string(text, utf8=True), utf8=True) == text
 
 
+@settings(deadline=None)  # no timing assertions: the machine may be busy
 @given(st.text(alphabet=st.characters(exclude_categories=("Cs", "Cc"))).filter(lambda s: s.upper() != "INBOX"))
 def test_mailbox_round_trip_both_modes(name: str) -> None:
     for utf8 in (False, True):
@@ -233,6 +236,7 @@ def test_round_trip_keeps_literals_whole() -> None:
     assert isinstance(unit, CommandUnit) and unit.parts[1] == LiteralValue(b"a\r\nb")
 
 
+@settings(deadline=None)  # no timing assertions: the machine may be busy
 @given(sets)
 def test_sequence_set_round_trip_through_the_parser(value: SequenceSet) -> None:
     command = parse(b"t UID FETCH " + encode_value(value) + b" FLAGS")

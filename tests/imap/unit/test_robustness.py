@@ -32,7 +32,7 @@ def feed_in_pieces(exchange: Exchange, data: bytes, cuts: list[int]) -> bytes:
     return bytes(out)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(streams, st.lists(st.integers(min_value=0), max_size=10))
 def test_any_input_split_anywhere_never_raises(data: bytes, cuts: list[int]) -> None:
     exchange = logged_in(SMALL)
@@ -40,14 +40,14 @@ def test_any_input_split_anywhere_never_raises(data: bytes, cuts: list[int]) -> 
     exchange.close()
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=300), st.lists(st.integers(min_value=0), max_size=10))
 def test_random_bytes_before_login_never_raise(data: bytes, cuts: list[int]) -> None:
     exchange = Exchange(SMALL)
     feed_in_pieces(exchange, data, cuts)
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(streams, st.lists(st.integers(min_value=0), max_size=10))
 def test_splits_do_not_change_the_conversation(data: bytes, cuts: list[int]) -> None:
     whole = logged_in(SMALL)
@@ -59,7 +59,7 @@ def test_splits_do_not_change_the_conversation(data: bytes, cuts: list[int]) -> 
     assert {i: bytes(d) for i, d in pieces.appended.items()} == {i: bytes(d) for i, d in whole.appended.items()}
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.sampled_from(TOKENS), max_size=40).map(b"".join), st.booleans())
 def test_parser_raises_only_parse_errors(line: bytes, utf8: bool) -> None:
     reader = CommandReader(Limits())
