@@ -111,6 +111,7 @@ class Session:
         self._pending: _Pending | None = None
         self._auth: c.Authenticate | None = None
         self._idle: c.Idle | None = None
+        self._stray_done = False
         self._enabled: set[str] = set()
         self._condstore = False
         self._tls_active = config.tls_active
@@ -264,8 +265,12 @@ class Session:
             raise LocalProtocolError("no command is pending")
         if status == "OK" and isinstance(command, c.Login | c.Authenticate):
             raise LocalProtocolError("use login_succeeded() to complete LOGIN or AUTHENTICATE")
-        if isinstance(command, c.Idle) and self._mode is Mode.IDLING and status == "OK":
-            raise LocalProtocolError("IDLE completes after IdleDone")
+        if isinstance(command, c.Idle) and self._mode is Mode.IDLING:
+            if status == "OK":
+                raise LocalProtocolError("IDLE completes after IdleDone")
+            # The service ended IDLE itself (NO/BAD); the client's DONE may already be
+            # on its way and is then not a command.
+            self._stray_done = True
         base = command.name.removeprefix("UID ")
         self._finish(r.StatusResponse(status, text or f"{command.name} completed", command.tag, code))
         if status == "OK":
@@ -389,6 +394,9 @@ class Session:
         return True
 
     def _command(self, unit: CommandUnit) -> None:
+        stray_done, self._stray_done = self._stray_done, False
+        if stray_done and len(unit.parts) == 1 and unit.parts[0].upper() == b"DONE":
+            return
         if unit.refusal is not None:
             if unit.streamed:
                 self._events.append(AppendAborted(unit.tag))

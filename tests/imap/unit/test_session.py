@@ -305,3 +305,14 @@ def test_idle_is_completed_only_after_done() -> None:
     session.receive_data(b"DONE\r\n")
     assert isinstance(session.next_event(), IdleDone)
     assert session.ok() == b"+ idling\r\na OK IDLE completed\r\n"
+
+
+def test_idle_ended_by_the_service_ignores_the_done_that_follows() -> None:
+    session = selected().session
+    session.receive_data(b"a IDLE\r\n")
+    session.next_event()
+    assert session.no("Mailbox deleted") == b"+ idling\r\na NO Mailbox deleted\r\n"
+    session.receive_data(b"DONE\r\nb NOOP\r\n")
+    event = session.next_event()
+    assert event.command.tag == "b"
+    assert session.data_to_send() == b""
