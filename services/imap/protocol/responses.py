@@ -489,15 +489,19 @@ def fetch(sequence_number: int, items: Iterable[tuple[str, Any]] | Mapping[str, 
     """``* 12 FETCH (FLAGS (\\Seen) UID 4827313 BODY[TEXT] {5}...)``.
 
     ``items`` pairs an item name as the response spells it (``FetchAttribute.response_name``)
-    with its value: flags as ``[Atom(...)]``, ``INTERNALDATE`` as an aware ``datetime``,
-    ``ENVELOPE`` from ``envelope()``, ``BODYSTRUCTURE`` from ``body_structure()``,
-    section data as ``bytes`` (or ``Literal``), ``MODSEQ`` as ``[n]``.
+    with its value: ``FLAGS`` as a list of flag names, ``INTERNALDATE`` as an aware
+    ``datetime``, ``ENVELOPE`` from ``envelope()``, ``BODYSTRUCTURE`` from
+    ``body_structure()``, section data as ``bytes`` (or ``Literal``), ``MODSEQ`` as an int.
     """
     pairs = items.items() if isinstance(items, Mapping) else items
     data: list[Any] = []
     for name, value in pairs:
         data.append(Atom(name))
-        if name.upper() == "INTERNALDATE" and isinstance(value, datetime):
+        if name.upper() == "FLAGS":
+            value = [Atom(flag) for flag in value]
+        elif name.upper() == "MODSEQ" and isinstance(value, int):
+            value = [value]  # RFC 7162 section 3.1.4.1: MODSEQ (n)
+        elif name.upper() == "INTERNALDATE" and isinstance(value, datetime):
             value = format_datetime(value)
         elif name.upper().startswith(("BODY[", "BINARY[", "RFC822")) and isinstance(value, bytes):
             value = Literal(value, binary=name.upper().startswith("BINARY[") and b"\0" in value)

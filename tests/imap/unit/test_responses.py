@@ -256,3 +256,9 @@ def test_body_structure_of_degenerate_messages() -> None:
         b'("MESSAGE" "RFC822" NIL NIL NIL "7BIT" 0 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) '
         b'("TEXT" "PLAIN" NIL NIL NIL "7BIT" 0 0) 0)'
     )
+
+
+def test_fetch_takes_plain_python_values() -> None:
+    out = responses.fetch(3, [("FLAGS", ["\\Seen", "$Forwarded"]), ("MODSEQ", 12), ("UID", 7)])
+    assert out.to_bytes() == b"* 3 FETCH (FLAGS (\\Seen $Forwarded) MODSEQ (12) UID 7)\r\n"
+    assert responses.fetch(3, {"FLAGS": []}).to_bytes() == b"* 3 FETCH (FLAGS ())\r\n"
