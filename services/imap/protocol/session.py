@@ -395,7 +395,7 @@ class Session:
 
     def _command(self, unit: CommandUnit) -> None:
         stray_done, self._stray_done = self._stray_done, False
-        if stray_done and len(unit.parts) == 1 and unit.parts[0].upper() == b"DONE":
+        if stray_done and _is_done(unit):
             return
         if unit.refusal is not None:
             if unit.streamed:
@@ -644,6 +644,11 @@ class Session:
     def _close(self) -> None:
         self._mode = Mode.CLOSED
         self._buffer.clear()
+
+
+def _is_done(unit: CommandUnit) -> bool:
+    (line,) = unit.parts if len(unit.parts) == 1 else (b"",)
+    return isinstance(line, bytes) and line.upper() == b"DONE"
 
 
 _PRIVACYREQUIRED = ResponseCode("PRIVACYREQUIRED")
