@@ -182,11 +182,6 @@ class CommandReader:
         self._mode = _Mode.LINE
 
     @property
-    def in_command(self) -> bool:
-        """Part of a command has been read (a line with a literal, or an overlong line)."""
-        return bool(self._parts) or self._mode is not _Mode.LINE
-
-    @property
     def held_bytes(self) -> int:
         return self._text + self._held + len(self._literal_buffer) + len(self._head) + len(self._tail)
 

@@ -262,3 +262,9 @@ def test_fetch_takes_plain_python_values() -> None:
     out = responses.fetch(3, [("FLAGS", ["\\Seen", "$Forwarded"]), ("MODSEQ", 12), ("UID", 7)])
     assert out.to_bytes() == b"* 3 FETCH (FLAGS (\\Seen $Forwarded) MODSEQ (12) UID 7)\r\n"
     assert responses.fetch(3, {"FLAGS": []}).to_bytes() == b"* 3 FETCH (FLAGS ())\r\n"
+
+
+def test_raw_responses_pass_through_whole_lines_only() -> None:
+    assert responses.Raw(b"* 1 FETCH (UID 5)\r\n").to_bytes() == b"* 1 FETCH (UID 5)\r\n"
+    with pytest.raises(LocalProtocolError):
+        responses.Raw(b"* 1 FETCH (UID 5)").to_bytes()
