@@ -527,7 +527,7 @@ class Session:
             self._mode = Mode.WAITING
             self._events.append(IdleDone(idle))
             return True
-        # RFC 2177 section 3: only DONE may follow IDLE; anything else ends it with BAD.
+        # RFC 2177 section 3: DONE ends IDLE. Nothing else is defined there; we end IDLE with BAD.
         self._pending = None
         self._mode = Mode.COMMANDS
         self._refuse(idle.tag, RemoteProtocolError("Expected DONE to end IDLE"), "IDLE")
