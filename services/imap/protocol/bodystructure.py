@@ -2,7 +2,7 @@
 
 Storage parses a message once, at delivery, and keeps its envelope and part
 tree as JSON-able dicts (``libs.contracts.storage.MessageMeta``). These
-functions turn them into the nested lists of RFC 9051 section 7.5.2 (with
+functions turn them into the nested lists of RFC 9051 section 7.4.2 (with
 ``None`` for NIL), which ``responses.encode_value`` writes on the wire.
 """
 
@@ -17,11 +17,11 @@ class Joined(list):  # type: ignore[type-arg]
 
 
 def envelope(data: Mapping[str, Any]) -> list[Any]:
-    """ENVELOPE (RFC 9051 section 7.5.2) from the storage metadata dict.
+    """ENVELOPE (RFC 9051 section 7.4.2) from the storage metadata dict.
 
     Keys: ``date``, ``subject``, ``from``, ``sender``, ``reply_to``, ``to``, ``cc``,
     ``bcc``, ``in_reply_to``, ``message_id``; addresses are ``[name, adl, mailbox,
-    host]`` lists. RFC 9051 section 7.5.2: an empty sender or reply-to takes the
+    host]`` lists. RFC 9051 section 7.4.2: an empty sender or reply-to takes the
     value of from.
     """
 
@@ -44,7 +44,7 @@ def envelope(data: Mapping[str, Any]) -> list[Any]:
 
 
 def body_structure(part: Mapping[str, Any], *, extensible: bool = True) -> list[Any]:
-    """BODYSTRUCTURE (``extensible``) or BODY from the storage part dict (RFC 9051 section 7.5.2)."""
+    """BODYSTRUCTURE (``extensible``) or BODY from the storage part dict (RFC 9051 section 7.4.2)."""
     kind = str(part.get("type", "text")).lower()
     subtype = str(part.get("subtype", "plain")).upper()
     if kind == "multipart":

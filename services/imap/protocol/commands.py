@@ -311,7 +311,7 @@ class FetchAttribute:
 
     @property
     def response_name(self) -> str:
-        """How the FETCH response names the item (RFC 9051 section 7.5.2): no .PEEK, origin only."""
+        """How the FETCH response names the item (RFC 9051 section 7.4.2): no .PEEK, origin only."""
         if self.section is None:
             return self.name
         out = f"{self.name}[{self.section}]"

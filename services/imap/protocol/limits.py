@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 # RFC 7888 section 4: with LITERAL- a non-synchronizing literal may carry at most 4096 octets.
 LITERAL_MINUS_MAX = 4096
-# RFC 9051 section 4 (and RFC 7162 section 4): a server should accept command lines of
-# at least 8192 octets; anything smaller would refuse ordinary UID sets.
+# RFC 7162 section 4 asks servers to accept command lines of at least 8192 octets;
+# anything smaller would refuse the UID sets clients resynchronise with.
 RFC_MIN_LINE = 8192
 
 

@@ -70,7 +70,7 @@ class SequenceSet:
     def resolve(self, largest: int) -> Iterator[int]:
         """Every number the set names, ascending, without duplicates, ``*`` being ``largest``.
 
-        RFC 9051 section 6.4.8 lets ``*`` name the largest number in use; with an empty
+        RFC 9051 section 9 (seq-number) lets ``*`` name the largest number in use; with an empty
         mailbox (``largest == 0``) the set names nothing.
         """
         if self.saved:

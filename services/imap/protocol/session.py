@@ -557,7 +557,7 @@ class Session:
                 new.append(name)
                 self._enabled.add(name)
         if "QRESYNC" in new and "CONDSTORE" not in self._enabled:
-            # RFC 7162 section 3.2.3: enabling QRESYNC also enables CONDSTORE.
+            # RFC 7162 section 3.2: enabling QRESYNC also enables CONDSTORE.
             self._enabled.add("CONDSTORE")
         spelled = ["IMAP4rev2" if n == "IMAP4REV2" else n for n in new]
         self._queue(r.enabled(spelled))
