@@ -21,6 +21,7 @@ SCHEMAS = (
     ("directory", "services.directory.config:DirectorySettings"),
     ("storage", "services.storage.config:StorageSettings"),
     ("smtp", "services.smtp.config:SmtpSettings"),
+    ("smtp: sender checks and rate limits", "services.smtp.config_mailauth:MailAuthSettings"),
     ("pop3", "services.pop3.config:Pop3Settings"),
 )
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"

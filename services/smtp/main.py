@@ -19,7 +19,9 @@ from libs.ops import build_ops_app, bus_check, http_server
 from libs.ops.runner import run
 from libs.tls import ensure_self_signed
 from services.smtp._auth import MECHANISMS
+from services.smtp._mailauth import MailAuth
 from services.smtp.config import SmtpSettings
+from services.smtp.config_mailauth import MailAuthSettings
 from services.smtp.policy import BusPolicy
 from services.smtp.protocol import Limits, SessionConfig
 from services.smtp.transport import Listener, SmtpServer, Timeouts
@@ -64,7 +66,13 @@ def build_listeners(settings: SmtpSettings, context: ssl.SSLContext) -> list[Lis
     return [listener for listener in candidates if listener.port > 0]
 
 
-async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: SmtpSettings, blob_settings: BlobSettings) -> None:
+async def serve(
+    stop: asyncio.Event,
+    suite: SuiteSettings,
+    settings: SmtpSettings,
+    blob_settings: BlobSettings,
+    mailauth_settings: MailAuthSettings | None = None,
+) -> None:
     context = tls_context(settings, suite)
     blobs = blob_store_from_settings(blob_settings, suite)
     bus = await Bus.open(suite.nats_url, name=SERVICE_NAME, timeout=suite.bus_timeout)
@@ -74,6 +82,7 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: SmtpSetting
         data_end=settings.data_end_timeout,
         write=settings.write_timeout,
     )
+    mailauth = MailAuth(mailauth_settings or MailAuthSettings(), hostname=settings.server_name())
     server = SmtpServer(
         build_listeners(settings, context),
         host=suite.bind_host,
@@ -81,6 +90,7 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: SmtpSetting
         blobs=blobs,
         timeouts=timeouts,
         max_connections_per_client=settings.max_connections_per_client,
+        mailauth=mailauth,
     )
     await server.start()
 
@@ -104,6 +114,7 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: SmtpSetting
     stopper.cancel()
     await bus.close()
     await blobs.close()
+    mailauth.close()
     _log.info("smtp.stopped")
 
 
@@ -111,5 +122,6 @@ def main() -> None:
     suite = SuiteSettings()
     settings = SmtpSettings()
     blob_settings = BlobSettings()
+    mailauth_settings = MailAuthSettings()
     configure_logging(SERVICE_NAME, level=suite.log_level, fmt=suite.log_format, node=suite.node())
-    run(lambda stop: serve(stop, suite, settings, blob_settings))
+    run(lambda stop: serve(stop, suite, settings, blob_settings, mailauth_settings))
