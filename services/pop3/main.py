@@ -23,8 +23,9 @@ from services.pop3._lock import MaildropLocks
 from services.pop3._mailstore import MailStore
 from services.pop3._sasl import MECHANISMS
 from services.pop3.config import Pop3Settings
+from services.pop3.policy import Backends
 from services.pop3.protocol import Limits, SessionConfig
-from services.pop3.transport import Backends, Listener, Pop3Server, Timeouts
+from services.pop3.transport import Listener, Pop3Server, Timeouts
 
 SERVICE_NAME = "pop3"
 

@@ -29,15 +29,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from libs.auth.directory_client import AuthOutcome, AuthProblem, DirectoryAuth
-from libs.blobs import BlobError, BlobStore
-from libs.contracts.errors import ServiceError
+from libs.auth.directory_client import AuthOutcome
+from libs.blobs import BlobError
 from libs.log import get_logger
 from libs.netlimits import ConnectionLimiter
 from services.pop3 import _metrics
-from services.pop3._lock import LockUnavailable, MaildropLock, MaildropLocks
-from services.pop3._mailstore import MailStore
+from services.pop3._lock import MaildropLock
 from services.pop3._sasl import Challenge, SaslExchange
+from services.pop3.policy import Backends, Pop3Policy, Refusal, refusal
 from services.pop3.protocol import (
     NEED_DATA,
     AuthResponse,
@@ -49,7 +48,6 @@ from services.pop3.protocol import (
     PasswordReceived,
     ProtocolError,
     QuitReceived,
-    Reply,
     Session,
     SessionConfig,
     SessionTerminated,
@@ -82,31 +80,8 @@ class Listener:
     implicit_tls: bool = False
 
 
-@dataclass(frozen=True)
-class Backends:
-    """What sessions share: the directory, storage, the blob store and the lock bucket."""
-
-    directory: DirectoryAuth
-    store: MailStore
-    blobs: BlobStore
-    locks: MaildropLocks
-
-
 class _Closing(Exception):
     """The connection is over; close the socket."""
-
-
-def refusal(outcome: AuthOutcome) -> tuple[Reply, bool]:
-    """The -ERR for a failed login, and whether it counts toward max_auth_failures."""
-    match outcome.problem:
-        case AuthProblem.THROTTLED:
-            return replies.auth_throttled(), False
-        case AuthProblem.UNAVAILABLE:
-            return replies.temporary_failure(), False
-        case AuthProblem.DISABLED:
-            return replies.err("Account disabled", replies.RespCode.AUTH), True
-        case _:
-            return replies.auth_failed(), True
 
 
 class Connection:
@@ -129,6 +104,7 @@ class Connection:
         self.session_id = uuid.uuid4().hex[:16]
         self.session = Session(listener.config)
         self.log = get_logger(session_id=self.session_id, peer=peer, listener=listener.name)
+        self.policy = Pop3Policy(backends)
         self.sasl = SaslExchange(backends.directory, client_address=peer)
         self.lock: MaildropLock | None = None
         self.sent = 0
@@ -210,7 +186,7 @@ class Connection:
         session = self.session
         match event:
             case PasswordReceived(username=username, password=password):
-                outcome = await self.backends.directory.authenticate(username, password, client_address=self.peer)
+                outcome = await self.policy.authenticate(username, password, client_address=self.peer)
                 return await self._finish_login(outcome, username)
             case AuthStarted() | AuthResponse():
                 step = await self.sasl.step(event)
@@ -238,35 +214,29 @@ class Connection:
     async def _finish_login(self, outcome: AuthOutcome, username: str | None) -> bytes:
         session = self.session
         if outcome.account is None:
-            reply, counts = refusal(outcome)
-            _metrics.LOGINS.labels(str(outcome.problem or "invalid")).inc()
+            refused = refusal(outcome)
             self.log.info("pop3.login.failed", username=(username or "")[:100], problem=str(outcome.problem))
-            return session.login_failed(reply, counts=counts)
+            return self._refuse(refused)
         account = outcome.account
-        try:
-            lock = await self.backends.locks.acquire(account, session_id=self.session_id)
-        except LockUnavailable as exc:
-            self.log.warning("pop3.lock.unavailable", account=account, error=str(exc))
-            _metrics.LOGINS.labels("unavailable").inc()
-            return session.login_failed(replies.temporary_failure(), counts=False)
-        if lock is None:
-            self.log.info("pop3.login.in_use", account=account)
-            _metrics.LOGINS.labels("in_use").inc()
-            return session.login_failed(replies.in_use(), counts=False)
+        lock = await self.policy.lock(account, session_id=self.session_id)
+        if isinstance(lock, Refusal):
+            self.log.info("pop3.login.refused", account=account, result=lock.result)
+            return self._refuse(lock)
         self.lock = lock  # from here on, the end of the session releases it
-        try:
-            maildrop = await self.backends.store.scan(account)
-        except ServiceError as exc:
+        maildrop = await self.policy.scan(account)
+        if isinstance(maildrop, Refusal):
             self.lock = None
             await lock.release()
-            self.log.warning("pop3.maildrop.unavailable", account=account, error=str(exc))
-            _metrics.LOGINS.labels("unavailable").inc()
-            return session.login_failed(replies.temporary_failure(), counts=False)
+            return self._refuse(maildrop)
         self.log = self.log.bind(account=account)
         _metrics.LOGINS.labels("ok").inc()
         count, size = maildrop.stat()
         self.log.info("pop3.login.succeeded", messages=count, size=size)
         return session.login_succeeded(account, maildrop)
+
+    def _refuse(self, refused: Refusal) -> bytes:
+        _metrics.LOGINS.labels(refused.result).inc()
+        return self.session.login_failed(refused.reply, counts=refused.counts)
 
     async def _send_message(self, event: MessageRequested) -> bytes:
         """RETR/TOP: +OK only once the blob is readable; after it, a failure can only cut the line."""
@@ -312,18 +282,8 @@ class Connection:
     async def _update(self, event: UpdateRequested) -> bytes:
         account = self.session.authenticated_as
         assert account is not None
-        store = self.backends.store
-        if event.retrieved:
-            try:
-                await store.mark_seen(account, [m.uid for m in event.retrieved])
-            except ServiceError as exc:  # not worth failing QUIT for
-                self.log.info("pop3.update.seen_failed", error=str(exc))
-        if not event.deleted:
-            return self.session.update_done(0)
-        try:
-            removed = await store.remove(account, [m.uid for m in event.deleted])
-        except ServiceError as exc:
-            self.log.warning("pop3.update.failed", error=str(exc), deleted=len(event.deleted))
+        removed = await self.policy.update(account, deleted=event.deleted, retrieved=event.retrieved)
+        if removed is None:
             _metrics.UPDATES_FAILED.inc()
             return self.session.update_failed()
         _metrics.MESSAGES_DELETED.inc(removed)

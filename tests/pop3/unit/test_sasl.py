@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from libs.auth import scram
 from libs.auth.directory_client import AuthOutcome, AuthProblem
 from services.pop3._sasl import Challenge, SaslExchange
+from services.pop3.policy import refusal
 from services.pop3.protocol import AuthResponse, AuthStarted
-from services.pop3.transport import refusal
 
 SALT = b"salt-of-the-test"
 KEYS = scram.derive_keys("secret", salt=SALT, iterations=4096)
@@ -89,8 +89,9 @@ async def test_scram_with_a_wrong_nonce_or_a_down_directory() -> None:
 
 
 def test_refusals_map_to_response_codes() -> None:
-    assert refusal(AuthOutcome(None, AuthProblem.INVALID))[0].to_bytes() == b"-ERR [AUTH] Authentication failed\r\n"
-    reply, counts = refusal(AuthOutcome(None, AuthProblem.THROTTLED))
-    assert reply.to_bytes().startswith(b"-ERR [LOGIN-DELAY]") and not counts
-    reply, counts = refusal(AuthOutcome(None, AuthProblem.UNAVAILABLE))
-    assert reply.to_bytes().startswith(b"-ERR [SYS/TEMP]") and not counts
+    invalid = refusal(AuthOutcome(None, AuthProblem.INVALID))
+    assert invalid.reply.to_bytes() == b"-ERR [AUTH] Authentication failed\r\n" and invalid.counts
+    throttled = refusal(AuthOutcome(None, AuthProblem.THROTTLED))
+    assert throttled.reply.to_bytes().startswith(b"-ERR [LOGIN-DELAY]") and not throttled.counts
+    unavailable = refusal(AuthOutcome(None, AuthProblem.UNAVAILABLE))
+    assert unavailable.reply.to_bytes().startswith(b"-ERR [SYS/TEMP]") and not unavailable.counts
