@@ -10,8 +10,8 @@ closes the connection without a reply and without the UPDATE state, as
 section 3 says. Writes wait for the socket with a timeout, so a client that
 never reads costs one stalled task, never a stalled server.
 
-Logging in checks the credentials with the directory, takes the maildrop's
-lock (`_lock.py`) and the scan listing (`_mailstore.py`); the lock is
+Logging in asks the policy (policy.py) to check the credentials with the
+directory, take the maildrop's lock and the scan listing; the lock is
 released whenever the session ends. RETR and TOP stream the blob in pieces
 through `MessageEncoder`, waiting for the socket after each piece, so a
 message of any size costs about one piece of memory.
