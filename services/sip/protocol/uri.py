@@ -107,13 +107,21 @@ class SipUri:
     def user_unescaped(self) -> str | None:
         return None if self.user is None else unescape(self.user)
 
+    def _find(self, name: str) -> Param | None:
+        # Names compare after unescaping (section 19.1.4): "n%61me" is "name".
+        lowered = name.lower()
+        for param in self.params:
+            if unescape(param[0]).lower() == lowered:
+                return param
+        return None
+
     def param(self, name: str) -> str | None:
         """The unescaped value of URI parameter ``name`` (case-insensitive); None if absent or valueless."""
-        found = find_param(self.params, name)
+        found = self._find(name)
         return None if found is None or found[1] is None else unescape(found[1])
 
     def has_param(self, name: str) -> bool:
-        return find_param(self.params, name) is not None
+        return self._find(name) is not None
 
     @property
     def transport(self) -> str | None:
