@@ -19,6 +19,7 @@ WORD_CHARS = TOKEN_CHARS | frozenset('()<>:\\"/[]?{}')
 WSP = " \t"
 
 _TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
+_TOKEN_OR_COLON_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~:]+")
 _ESCAPE_BYTES_RE = re.compile(rb"%([0-9A-Fa-f]{2})")
 _BAD_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
@@ -136,11 +137,12 @@ def split_list(text: str) -> list[str]:
     return items
 
 
-def read_params(text: str, i: int, what: str = "parameter") -> tuple[list[Param], int]:
+def read_params(text: str, i: int, what: str = "parameter", *, colons: bool = False) -> tuple[list[Param], int]:
     """Read ``*( SEMI generic-param )`` from ``i`` to the end of ``text``.
 
     generic-param = token [ EQUAL gen-value ]; gen-value = token / host / quoted-string.
     SEMI and EQUAL allow whitespace on both sides (RFC 3261 section 25.1).
+    ``colons`` lets a value contain ``:`` (Via ``received`` holds a bare IPv6address).
     """
     params: list[Param] = []
     n = len(text)
@@ -163,6 +165,11 @@ def read_params(text: str, i: int, what: str = "parameter") -> tuple[list[Param]
                 if end < 0:
                     raise GrammarError(f"Unterminated IPv6 reference in {what}")
                 value, j = text[j : end + 1], end + 1
+            elif colons:
+                match = _TOKEN_OR_COLON_RE.match(text, j)
+                if match is None:
+                    raise GrammarError(f"Expected {what} value")
+                value, j = match.group(), match.end()
             else:
                 value, j = read_token(text, j, f"{what} value")
             i = j

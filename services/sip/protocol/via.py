@@ -119,7 +119,7 @@ def parse_via_list(text: str) -> list[Via]:
 def parse_via(text: str) -> Via:
     protocol, version, transport, i = _read_sent_protocol(text)
     host, port, i = _read_sent_by(text, i)
-    params, _ = read_params(text, i, "Via parameter")
+    params, _ = read_params(text, i, "Via parameter", colons=True)
     _check_params(params)
     return Via(transport.upper(), host, port, tuple(params), protocol.upper(), version)
 
@@ -186,7 +186,7 @@ def _read_sent_by(text: str, i: int) -> tuple[str, int | None, int]:
 def _check_params(params: list[Param]) -> None:
     for name, value in params:
         lowered = name.lower()
-        if lowered == "branch" and not value:
+        if lowered == "branch" and (not value or not is_token(value)):
             raise GrammarError("Bad Via branch")
         elif lowered == "received":
             if not value:
