@@ -200,3 +200,16 @@ class Headers:
                     self.fields[index] = HeaderField(f.name, ", ".join(items[1:]))
                 return items[0]
         return None
+
+    def replace_first_value(self, name: str, value: str) -> bool:
+        """Replace the first element of a list field (the top Via after adding received/rport).
+
+        Only that field is rewritten; returns False when there is no such field.
+        """
+        key = canonical_name(name).lower()
+        for index, f in enumerate(self.fields):
+            if f.key == key:
+                items = split_list(f.value)
+                self.fields[index] = HeaderField(f.name, ", ".join([value, *items[1:]]))
+                return True
+        return False

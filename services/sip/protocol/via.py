@@ -112,6 +112,24 @@ class Via:
         return self.with_params(**updates) if updates else self
 
 
+def response_destination(via: Via, *, default_port: int = 5060) -> tuple[str, int]:
+    """Where a response goes over an unreliable transport (RFC 3261 section 18.2.2, RFC 3581 section 4).
+
+    ``maddr`` first, then ``received`` with the ``rport`` value (or the
+    sent-by port), then the sent-by itself. Over a reliable transport the
+    response goes back on the connection the request came in on; this is
+    the fallback when that connection is gone. Host names are returned as
+    written for the transport to resolve (RFC 3263 section 6).
+    """
+    port = via.port if via.port is not None else default_port
+    if via.maddr is not None:
+        return via.maddr, port
+    if via.received is not None:
+        host = via.received.strip("[]")
+        return host, via.rport if via.rport is not None else port
+    return via.host.strip("[]"), port
+
+
 def parse_via_list(text: str) -> list[Via]:
     return [parse_via(item) for item in split_list(text)]
 

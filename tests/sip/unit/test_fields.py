@@ -2,7 +2,17 @@
 
 import pytest
 
-from services.sip.protocol import COMPACT_FORMS, GrammarError, SipUri, Via, canonical_name, parse_name_addr, parse_via
+from services.sip.protocol import (
+    COMPACT_FORMS,
+    GrammarError,
+    Headers,
+    SipUri,
+    Via,
+    canonical_name,
+    parse_name_addr,
+    parse_via,
+    response_destination,
+)
 from services.sip.protocol.grammar import read_params, split_list, unescape, unquote
 from services.sip.protocol.message import check_call_id, parse_cseq, parse_delta_seconds, parse_option_tags
 from services.sip.protocol.via import parse_top_via_leniently, parse_via_list
@@ -201,3 +211,29 @@ def test_uri_in_name_addr_keeps_its_parameters_apart() -> None:
     assert isinstance(bracketed.uri, SipUri) and bracketed.uri.transport == "tcp" and bracketed.tag == "1"
     bare = parse_name_addr("sip:a@b;transport=tcp")
     assert isinstance(bare.uri, SipUri) and bare.uri.transport is None and bare.param("transport") == "tcp"
+
+
+def test_response_destination() -> None:
+    # RFC 3261 section 18.2.2 and RFC 3581 section 4.
+    assert response_destination(parse_via("SIP/2.0/UDP a.example.com")) == ("a.example.com", 5060)
+    assert response_destination(parse_via("SIP/2.0/UDP a.example.com:5070;received=192.0.2.1")) == ("192.0.2.1", 5070)
+    assert response_destination(parse_via("SIP/2.0/UDP a:5070;received=192.0.2.1;rport=4000")) == ("192.0.2.1", 4000)
+    assert response_destination(parse_via("SIP/2.0/UDP a:5070;maddr=224.0.1.75;received=192.0.2.1")) == (
+        "224.0.1.75",
+        5070,
+    )
+    assert response_destination(parse_via("SIP/2.0/UDP [2001:db8::1]")) == ("2001:db8::1", 5060)
+
+
+def test_replacing_the_top_via_keeps_the_others() -> None:
+    headers = Headers()
+    headers.add("Via", "SIP/2.0/UDP a;branch=z9hG4bK1;rport, SIP/2.0/UDP b;branch=z9hG4bK2")
+    headers.add("Via", "SIP/2.0/UDP c;branch=z9hG4bK3")
+    top = parse_via(headers.values("Via")[0]).received_params("192.0.2.9", 6000)
+    assert headers.replace_first_value("Via", str(top))
+    assert headers.values("Via") == [
+        "SIP/2.0/UDP a;branch=z9hG4bK1;rport=6000;received=192.0.2.9",
+        "SIP/2.0/UDP b;branch=z9hG4bK2",
+        "SIP/2.0/UDP c;branch=z9hG4bK3",
+    ]
+    assert not headers.replace_first_value("Route", "<sip:x>")
