@@ -35,7 +35,7 @@ from .parser import parse_message
 from .server import InviteServerTransaction, NonInviteServerTransaction
 from .timers import TimerConfig
 from .transaction import State, Transaction
-from .uri import AbsoluteUri, SipUri, TelUri, Uri, parse_uri
+from .uri import AbsoluteUri, SipUri, TelUri, Uri, parse_uri, uri_equal
 from .via import MAGIC_COOKIE, Via, parse_via, response_destination
 
 __all__ = [
@@ -49,5 +49,5 @@ __all__ = [
     "TransactionTimedOut", "Transmit", "TransportFailed", "Uri", "Via", "ack_for", "cancel_for",
     "canonical_name", "challenge", "client_key", "digest_ha1", "digest_response", "error_response",
     "new_branch", "parse_auth", "parse_message", "parse_name_addr", "parse_uri", "parse_via", "reason_phrase",
-    "response", "response_destination", "server_key",
+    "response", "response_destination", "server_key", "uri_equal",
 ]  # fmt: skip

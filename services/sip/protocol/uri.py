@@ -181,6 +181,51 @@ class AbsoluteUri:
 
 Uri = SipUri | TelUri | AbsoluteUri
 
+# Section 19.1.4: these URI parameters must match when either URI has them.
+_DECISIVE_PARAMS = ("user", "ttl", "method", "maddr", "transport")
+
+
+def uri_equal(a: Uri, b: Uri) -> bool:
+    """URI equivalence (RFC 3261 section 19.1.4 for SIP/SIPS, RFC 3966 section 4 for tel).
+
+    SIP: same scheme; user and password equal after unescaping, case-sensitive;
+    host case-insensitive (no name resolution); same port (absent is not 5060);
+    ``user``, ``ttl``, ``method``, ``maddr``, ``transport`` equal when either
+    has them; other parameters equal when both have them; the same headers.
+    Other schemes: equal text with a case-insensitive scheme.
+    """
+    if isinstance(a, SipUri) and isinstance(b, SipUri):
+        if a.scheme != b.scheme or a.port != b.port or a.host.lower() != b.host.lower():
+            return False
+        if a.user_unescaped != b.user_unescaped:
+            return False
+        a_pw = None if a.password is None else unescape(a.password)
+        b_pw = None if b.password is None else unescape(b.password)
+        if a_pw != b_pw:
+            return False
+        a_params = _param_map(a.params)
+        b_params = _param_map(b.params)
+        for name in set(a_params) | set(b_params):
+            in_both = name in a_params and name in b_params
+            if (in_both or name in _DECISIVE_PARAMS) and (not in_both or a_params[name] != b_params[name]):
+                return False
+        return _header_map(a.headers) == _header_map(b.headers)
+    if isinstance(a, TelUri) and isinstance(b, TelUri):
+        return a.digits.lower() == b.digits.lower() and _param_map(a.params) == _param_map(b.params)
+    if isinstance(a, AbsoluteUri) and isinstance(b, AbsoluteUri):
+        return a.scheme.lower() == b.scheme.lower() and a.rest == b.rest
+    return False
+
+
+def _param_map(params: tuple[Param, ...]) -> dict[str, str | None]:
+    # Parameter names and values compare case-insensitively after unescaping.
+    return {unescape(n).lower(): None if v is None else unescape(v).lower() for n, v in params}
+
+
+def _header_map(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    # Header names case-insensitive; values as in section 20 (compared as unescaped text here).
+    return {unescape(n).lower(): unescape(v) for n, v in headers}
+
 
 def parse_uri(text: str) -> Uri:
     """Parse a URI; ``GrammarError`` if it is not one."""

@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.sip.protocol import AbsoluteUri, GrammarError, SipUri, TelUri, parse_uri
+from services.sip.protocol import AbsoluteUri, GrammarError, SipUri, TelUri, parse_uri, uri_equal
 
 
 @pytest.mark.parametrize(
@@ -111,3 +111,43 @@ def test_malformed_tel_uris(text: str) -> None:
 def test_other_schemes_are_opaque(text: str) -> None:
     uri = parse_uri(text)
     assert isinstance(uri, AbsoluteUri) and str(uri) == text
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        # RFC 3261 section 19.1.4, the equivalent examples
+        ("sip:%61lice@atlanta.com;transport=TCP", "sip:alice@AtLanTa.CoM;Transport=tcp"),
+        ("sip:carol@chicago.com", "sip:carol@chicago.com;newparam=5"),
+        ("sip:carol@chicago.com", "sip:carol@chicago.com;security=on"),
+        ("sip:carol@chicago.com;newparam=5", "sip:carol@chicago.com;security=on"),
+        ("sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com",
+         "sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com"),
+        ("sip:alice@atlanta.com?subject=project%20x&priority=urgent",
+         "sip:alice@atlanta.com?priority=urgent&subject=project%20x"),
+        ("tel:+1-201-555-0123", "tel:+1.201.555.0123"),
+        ("isbn:2983792873", "ISBN:2983792873"),
+    ],
+)  # fmt: skip
+def test_equivalent_uris(a: str, b: str) -> None:
+    assert uri_equal(parse_uri(a), parse_uri(b)) and uri_equal(parse_uri(b), parse_uri(a))
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        # RFC 3261 section 19.1.4, the non-equivalent examples
+        ("SIP:ALICE@AtLanTa.CoM;Transport=udp", "sip:alice@AtLanTa.CoM;Transport=UDP"),
+        ("sip:bob@biloxi.com", "sip:bob@biloxi.com:5060"),
+        ("sip:bob@biloxi.com", "sip:bob@biloxi.com;transport=udp"),
+        ("sip:bob@biloxi.com", "sip:bob@biloxi.com:6000;transport=tcp"),
+        ("sip:carol@chicago.com", "sip:carol@chicago.com?Subject=next%20meeting"),
+        ("sip:bob@phone21.boxesbybob.com", "sip:bob@192.0.2.4"),
+        ("sip:carol@chicago.com;security=on", "sip:carol@chicago.com;security=off"),
+        ("sip:a@b", "sips:a@b"),
+        ("sip:a:x@b", "sip:a@b"),
+        ("sip:a@b", "tel:+1"),
+    ],
+)
+def test_different_uris(a: str, b: str) -> None:
+    assert not uri_equal(parse_uri(a), parse_uri(b)) and not uri_equal(parse_uri(b), parse_uri(a))
