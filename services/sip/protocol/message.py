@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from .address import NameAddr, parse_name_addr
 from .auth import AuthValue, parse_auth
 from .errors import GrammarError
-from .grammar import WORD_CHARS, WSP, is_token, read_digits, split_list
+from .grammar import WORD_CHARS, WSP, Param, is_token, param_value, read_digits, read_params, read_token, split_list
 from .headers import HeaderField, Headers
 from .uri import Uri
 from .via import Via, parse_via_list
@@ -86,6 +86,29 @@ def parse_delta_seconds(text: str) -> int:
         raise GrammarError("Bad delta-seconds")
     stripped = text.lstrip("0") or "0"
     return 2**32 - 1 if len(stripped) > 10 else min(int(stripped), 2**32 - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class EventHeader:
+    """Event (RFC 6665 section 8.2.1): the package (``presence``, ``reg``, ``message-summary``) and its params."""
+
+    package: str
+    params: tuple[Param, ...] = ()
+
+    @property
+    def id(self) -> str | None:
+        return param_value(self.params, "id")
+
+
+def parse_event(text: str) -> EventHeader:
+    package, i = read_token(text, 0, "event package")
+    params, _ = read_params(text, i, "event parameter")
+    return EventHeader(package.lower(), tuple(params))
+
+
+def parse_tokens(text: str) -> list[str]:
+    """Allow and similar: comma-separated tokens (methods are case-sensitive and kept as written)."""
+    return parse_option_tags(text)
 
 
 @dataclass(eq=False)
@@ -187,6 +210,31 @@ class Message:
     @property
     def supported(self) -> list[str]:
         return self._listed("Supported", parse_option_tags)
+
+    @property
+    def unsupported(self) -> list[str]:
+        return self._listed("Unsupported", parse_option_tags)
+
+    @property
+    def allow(self) -> list[str]:
+        return self._listed("Allow", parse_tokens)
+
+    @property
+    def path(self) -> list[NameAddr]:
+        """Path (RFC 3327): the proxies a REGISTER passed that want to stay on the route."""
+        return self._listed("Path", parse_name_addr_list)
+
+    @property
+    def service_route(self) -> list[NameAddr]:
+        return self._listed("Service-Route", parse_name_addr_list)
+
+    @property
+    def event(self) -> EventHeader | None:
+        return self._single("Event", parse_event)
+
+    @property
+    def min_expires(self) -> int | None:
+        return self._single("Min-Expires", parse_delta_seconds)
 
     @property
     def expires(self) -> int | None:

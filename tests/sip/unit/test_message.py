@@ -3,6 +3,7 @@
 import pytest
 
 from services.sip.protocol import (
+    GrammarError,
     Limits,
     ParseError,
     Request,
@@ -225,3 +226,20 @@ def test_ack_and_cancel_builders() -> None:
     ack = ack_for(invite, reply(invite, 404, to_tag="zz"))
     assert ack.to.tag == "zz" and ack.cseq.method == "ACK" and len(ack.routes) == 1
     assert parse_message(ack.to_bytes()).to_bytes() == ack.to_bytes()
+
+
+def test_more_typed_fields() -> None:
+    data = (
+        b"SUBSCRIBE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\nTo: <sip:bob@example.com>\r\n"
+        b"From: <sip:alice@example.com>;tag=1\r\nCall-ID: s\r\nCSeq: 1 SUBSCRIBE\r\no: Presence;id=7\r\n"
+        b"Allow: INVITE, ACK, MESSAGE\r\nUnsupported: foo\r\nPath: <sip:p1.example.com;lr>, <sip:p2;lr>\r\n"
+        b"Service-Route: <sip:orig@s.example.com;lr>\r\nMin-Expires: 60\r\nExpires: 3600\r\nl: 0\r\n\r\n"
+    )
+    message = parse_message(data)
+    assert message.event is not None and message.event.package == "presence" and message.event.id == "7"
+    assert message.allow == ["INVITE", "ACK", "MESSAGE"] and message.unsupported == ["foo"]
+    assert [str(p.uri) for p in message.path] == ["sip:p1.example.com;lr", "sip:p2;lr"]
+    assert len(message.service_route) == 1 and message.min_expires == 60 and message.expires == 3600
+    broken = parse_message(data.replace(b"Expires: 3600", b"Expires: soon"))
+    with pytest.raises(GrammarError):
+        _ = broken.expires  # parsed when asked for; the TU answers 400
