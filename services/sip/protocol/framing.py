@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from .errors import ParseError
 from .limits import Limits
-from .parser import DEFAULT_LIMITS, _attach_reply_context, head_end
+from .parser import _HEAD_END_RE, DEFAULT_LIMITS, _attach_reply_context
 
 #: What the transport writes to answer a ping (RFC 5626 section 4.4.1).
 PONG = b"\r\n"
@@ -76,6 +76,8 @@ class StreamFramer:
         self._buffer = bytearray()
         self._failed = False
         self._closed = False
+        self._scanned = 0  # where the search for the end of the head resumes
+        self._pending: int | None = None  # length of the message being received, once its head is in
 
     @property
     def buffered_bytes(self) -> int:
@@ -94,39 +96,43 @@ class StreamFramer:
         if self._failed:
             return NEED_DATA
         buffer = self._buffer
-        if buffer.startswith(b"\r\n"):
-            if buffer.startswith(PING):
-                del buffer[:4]
-                return KeepAlivePing()
-            if len(buffer) == 3 and buffer[2:3] == b"\r" and not self._closed:
-                return NEED_DATA  # maybe the start of a ping
-            del buffer[:2]
-            return KeepAlivePong()
-        if buffer.startswith(b"\n"):
-            del buffer[:1]
-            return KeepAlivePong()
-        bounds = head_end(bytes(buffer[: self.limits.max_message_size + 4]))
-        if bounds is None:
-            if len(buffer) > self.limits.max_message_size:
+        if self._pending is None:
+            if buffer.startswith(b"\r\n"):
+                if buffer.startswith(PING):
+                    del buffer[:4]
+                    return KeepAlivePing()
+                if len(buffer) == 3 and buffer[2:3] == b"\r" and not self._closed:
+                    return NEED_DATA  # maybe the start of a ping
+                del buffer[:2]
+                return KeepAlivePong()
+            if buffer.startswith(b"\n"):
+                del buffer[:1]
+                return KeepAlivePong()
+            # Search only what arrived since the last look (a slow sender costs linear time).
+            match = _HEAD_END_RE.search(buffer, self._scanned)
+            if match is None:
+                self._scanned = max(0, len(buffer) - 3)
+                if len(buffer) > self.limits.max_message_size:
+                    return self._fail(ParseError("Message Too Large", status=513))
+                return NEED_DATA
+            lengths = _CONTENT_LENGTH_RE.findall(bytes(buffer[: match.start()]))
+            if len(lengths) > 1:
+                return self._fail(ParseError("More than one Content-Length header field"))
+            length = 0
+            if lengths:
+                value = lengths[0]
+                if not value.isdigit() or len(value) > 10:
+                    return self._fail(ParseError("Bad Content-Length"))
+                length = int(value)
+            self._pending = match.end() + length
+            if self._pending > self.limits.max_message_size:
                 return self._fail(ParseError("Message Too Large", status=513))
+        if len(buffer) < self._pending:
             return NEED_DATA
-        head = bytes(buffer[: bounds[0]])
-        lengths = _CONTENT_LENGTH_RE.findall(head)
-        if len(lengths) > 1:
-            return self._fail(ParseError("More than one Content-Length header field"))
-        length = 0
-        if lengths:
-            value = lengths[0]
-            if not value.isdigit() or len(value) > 10:
-                return self._fail(ParseError("Bad Content-Length"))
-            length = int(value)
-        total = bounds[1] + length
-        if total > self.limits.max_message_size:
-            return self._fail(ParseError("Message Too Large", status=513))
-        if len(buffer) < total:
-            return NEED_DATA
-        data = bytes(buffer[:total])
-        del buffer[:total]
+        data = bytes(buffer[: self._pending])
+        del buffer[: self._pending]
+        self._pending = None
+        self._scanned = 0
         return MessageFramed(data)
 
     def _fail(self, error: ParseError) -> FramingFailed:

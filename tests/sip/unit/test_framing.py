@@ -84,3 +84,12 @@ def test_oversize_message_and_oversize_head() -> None:
     endless.receive_data(b"OPTIONS sip:a@b SIP/2.0\r\nX: " + b"y" * 2500)
     (event,) = drain(endless)
     assert isinstance(event, FramingFailed) and event.error.status == 513
+
+
+def test_byte_by_byte() -> None:
+    framer = StreamFramer()
+    events = []
+    for byte in b"\r\n\r\n" + WITH_BODY + b"\r\n" + MESSAGE:
+        framer.receive_data(bytes([byte]))
+        events += drain(framer)
+    assert events == [KeepAlivePing(), MessageFramed(WITH_BODY), KeepAlivePong(), MessageFramed(MESSAGE)]
