@@ -6,7 +6,9 @@ events from ``next_event()`` until ``NEED_DATA``. Between messages:
 - CRLF CRLF is a keep-alive ping (RFC 5626 section 4.4.1): ``KeepAlivePing``,
   and the transport answers with ``PONG`` (one CRLF).
 - a single CRLF is a pong (the answer to our ping) or the CRLF RFC 3261
-  section 7.5 says to ignore before a start line: ``KeepAlivePong``.
+  section 7.5 says to ignore before a start line: ``KeepAlivePong``. It is
+  reported once the next octet shows it is not the first half of a ping
+  (or at the end of the stream), so a ping split across reads is still one.
 
 A message ends Content-Length octets after the empty line; the framer reads
 only that field (full or compact ``l``) before handing out the octets as
@@ -101,8 +103,8 @@ class StreamFramer:
                 if buffer.startswith(PING):
                     del buffer[:4]
                     return KeepAlivePing()
-                if len(buffer) == 3 and buffer[2:3] == b"\r" and not self._closed:
-                    return NEED_DATA  # maybe the start of a ping
+                if len(buffer) < 4 and PING.startswith(buffer) and not self._closed:
+                    return NEED_DATA  # maybe the first half of a ping: wait and see
                 del buffer[:2]
                 return KeepAlivePong()
             if buffer.startswith(b"\n"):

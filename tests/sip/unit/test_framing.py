@@ -52,7 +52,13 @@ def test_ping_split_across_reads() -> None:
     framer.receive_data(b"\n")
     assert drain(framer) == [KeepAlivePing()]
     framer.receive_data(b"\r\n")
+    assert drain(framer) == []  # a pong, or half a ping?
+    framer.receive_data(b"OPTIONS")
     assert drain(framer) == [KeepAlivePong()]
+    closing = StreamFramer()
+    closing.receive_data(b"\r\n")
+    closing.receive_data(b"")
+    assert drain(closing) == [KeepAlivePong()]
 
 
 def test_missing_content_length_means_no_body() -> None:
