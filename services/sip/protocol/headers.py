@@ -11,6 +11,7 @@ canonical name. ``value`` is the unfolded value (RFC 3261 section 7.3.1: each
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 from .grammar import split_list
@@ -74,6 +75,7 @@ LIST_FIELDS = frozenset(
 )  # fmt: skip
 
 
+@lru_cache(maxsize=1024)
 def canonical_name(name: str) -> str:
     """The long form of a field name, in its usual spelling; unknown names as given."""
     return CANONICAL_NAMES.get(name.lower(), name)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .errors import GrammarError
 from .grammar import Param, check_escapes, find_param, format_params, read_digits, unescape
@@ -36,6 +37,7 @@ _TEL_PNAME_RE = re.compile(r"[A-Za-z0-9\-]+")
 _TEL_PVALUE_RE = re.compile(rf"[{_UNRESERVED}\[\]/:&+$]+")
 
 
+@lru_cache(maxsize=4096)
 def check_host(host: str) -> str:
     """host = hostname / IPv4address / IPv6reference; returns the host as written."""
     if not host:
