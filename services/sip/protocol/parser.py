@@ -109,6 +109,7 @@ def _read_fields(lines: list[str], limits: Limits, *, lenient: bool = False) -> 
     """Header field lines to fields; ``lenient`` skips broken lines instead of failing."""
     fields: list[HeaderField] = []
     current: list[str] = []
+    length = 0  # of the field being read, so a field of many short lines costs linear time
 
     def finish() -> None:
         raw = "\r\n".join(current)
@@ -132,12 +133,14 @@ def _read_fields(lines: list[str], limits: Limits, *, lenient: bool = False) -> 
                     continue
                 raise ParseError("Continuation line without a header field")
             current.append(line)
-            if not lenient and sum(map(len, current)) > limits.max_header_length:
+            length += len(line) + 2
+            if not lenient and length > limits.max_header_length:
                 raise ParseError("Header field too long")
             continue
         if current:
             finish()
         current = [line]
+        length = len(line)
     if current:
         finish()
     return fields
