@@ -10,8 +10,8 @@ decisions taken.
 """
 
 from .address import NameAddr, parse_name_addr
-from .auth import ALGORITHMS, AuthValue, challenge, digest_ha1, digest_response, parse_auth
-from .builders import REASONS, ack_for, cancel_for, error_response, reason_phrase, response
+from .auth import ALGORITHMS, AuthValue, challenge, credentials, digest_ha1, digest_response, parse_auth
+from .builders import REASONS, ack_for, cancel_for, error_response, new_request, reason_phrase, response
 from .client import InviteClientTransaction, NonInviteClientTransaction
 from .errors import GrammarError, LocalProtocolError, ParseError, RemoteProtocolError, ReplyContext
 from .events import (
@@ -47,7 +47,7 @@ __all__ = [
     "RequestReceived", "Response", "ResponseReceived", "SipUri", "State", "StrayResponse", "StreamFramer",
     "TelUri", "TimerConfig", "Transaction", "TransactionKey", "TransactionLayer", "TransactionTerminated",
     "TransactionTimedOut", "Transmit", "TransportFailed", "Uri", "Via", "ack_for", "cancel_for",
-    "canonical_name", "challenge", "client_key", "digest_ha1", "digest_response", "error_response",
-    "new_branch", "parse_auth", "parse_message", "parse_name_addr", "parse_uri", "parse_via", "reason_phrase",
-    "response", "response_destination", "server_key", "uri_equal",
+    "canonical_name", "challenge", "client_key", "credentials", "digest_ha1", "digest_response",
+    "error_response", "new_branch", "new_request", "parse_auth", "parse_message", "parse_name_addr", "parse_uri",
+    "parse_via", "reason_phrase", "response", "response_destination", "server_key", "uri_equal",
 ]  # fmt: skip

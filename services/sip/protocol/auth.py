@@ -174,6 +174,19 @@ def challenge(*, realm: str, nonce: str, algorithm: str = "MD5", opaque: str | N
     return AuthValue("Digest", tuple(params))
 
 
+def credentials(*, username: str, realm: str, nonce: str, uri: str, response: str, algorithm: str = "MD5",
+                opaque: str | None = None, qop: str | None = None, nc: str | None = None,
+                cnonce: str | None = None) -> AuthValue:  # fmt: skip
+    """Digest credentials for Authorization / Proxy-Authorization (a client answering a challenge)."""
+    params = [("username", username), ("realm", realm), ("nonce", nonce), ("uri", uri), ("response", response),
+              ("algorithm", algorithm)]  # fmt: skip
+    if opaque is not None:
+        params.append(("opaque", opaque))
+    if qop is not None:
+        params += [("qop", qop), ("nc", nc or "00000001"), ("cnonce", cnonce or "")]
+    return AuthValue("Digest", tuple(params))
+
+
 def _hash(algorithm: str, data: str) -> str:
     base = algorithm.upper().removesuffix("-SESS")
     if base not in ALGORITHMS:

@@ -8,13 +8,18 @@
 - ``ack_for(invite, response)``: section 17.1.1.3, the ACK the client INVITE
   transaction sends for a non-2xx final response.
 - ``cancel_for(request)``: section 9.1.
+- ``new_request(...)``: a request a UAC (or the registrar and presence
+  server sending NOTIFY) starts, with the fields of section 8.1.1.
 """
 
 from __future__ import annotations
 
+from .address import NameAddr
 from .errors import LocalProtocolError, ParseError
 from .headers import HeaderField, Headers
 from .message import CSeq, Request, Response
+from .uri import Uri
+from .via import Via
 
 #: Reason phrases of RFC 3261 section 21 and the common extensions.
 REASONS = {
@@ -106,3 +111,26 @@ def cancel_for(request: Request) -> Request:
     headers.add("CSeq", str(CSeq(request.cseq.number, "CANCEL")))
     headers.add("Content-Length", "0")
     return Request(headers=headers, method="CANCEL", uri=request.uri, uri_text=request.uri_text)
+
+
+def new_request(method: str, uri: Uri, *, via: Via, from_: NameAddr, to: NameAddr, call_id: str, cseq: int,
+                max_forwards: int = 70, contact: NameAddr | None = None, body: bytes = b"",
+                content_type: str | None = None) -> Request:  # fmt: skip
+    """A new request with the fields every request carries (RFC 3261 section 8.1.1).
+
+    The From tag, Call-ID and the Via branch (``new_branch``) are the caller's:
+    they must be unique, and randomness is not this package's business.
+    """
+    headers = Headers()
+    headers.add("Via", str(via))
+    headers.add("Max-Forwards", str(max_forwards))
+    headers.add("From", str(from_))
+    headers.add("To", str(to))
+    headers.add("Call-ID", call_id)
+    headers.add("CSeq", str(CSeq(cseq, method)))
+    if contact is not None:
+        headers.add("Contact", str(contact))
+    if content_type is not None:
+        headers.add("Content-Type", content_type)
+    headers.add("Content-Length", str(len(body)))
+    return Request(headers=headers, body=body, method=method, uri=uri)

@@ -4,7 +4,15 @@ import hashlib
 
 import pytest
 
-from services.sip.protocol import GrammarError, challenge, digest_ha1, digest_response, parse_auth, parse_message
+from services.sip.protocol import (
+    GrammarError,
+    challenge,
+    credentials,
+    digest_ha1,
+    digest_response,
+    parse_auth,
+    parse_message,
+)
 
 
 def test_credentials_parameters() -> None:
@@ -106,3 +114,17 @@ def test_message_accessors() -> None:
     assert credentials.algorithm == "SHA-256" and credentials.response == "r"
     assert message.proxy_authorization[0].realm == "p"
     assert message.www_authenticate == [] and message.proxy_authenticate == []
+
+
+def test_answering_a_challenge() -> None:
+    challenge_value = parse_auth(str(challenge(realm="example.com", nonce="n1", algorithm="SHA-256", opaque="op")))
+    ha1 = digest_ha1(algorithm=challenge_value.algorithm, username="alice", realm="example.com", password="pw")
+    answer = digest_response(algorithm=challenge_value.algorithm, ha1=ha1, nonce="n1", method="INVITE",
+                             uri="sip:bob@example.org", qop="auth", nc="00000001", cnonce="c0")  # fmt: skip
+    value = credentials(username="alice", realm="example.com", nonce="n1", uri="sip:bob@example.org",
+                        response=answer, algorithm="SHA-256", opaque="op", qop="auth", cnonce="c0")  # fmt: skip
+    text = str(value)
+    assert text.startswith('Digest username="alice", realm="example.com", nonce="n1", uri="sip:bob@example.org"')
+    assert "algorithm=SHA-256" in text and "qop=auth, nc=00000001" in text
+    again = parse_auth(text)
+    assert again.response == answer and again.opaque == "op" and again.cnonce == "c0"

@@ -243,3 +243,26 @@ def test_more_typed_fields() -> None:
     broken = parse_message(data.replace(b"Expires: 3600", b"Expires: soon"))
     with pytest.raises(GrammarError):
         _ = broken.expires  # parsed when asked for; the TU answers 400
+
+
+def test_new_request() -> None:
+    from services.sip.protocol import NameAddr, Via, new_request, parse_uri
+
+    message = new_request(
+        "MESSAGE",
+        parse_uri("sip:bob@example.com"),
+        via=Via("UDP", "proxy.example.com", 5060, (("branch", "z9hG4bK-m1"),)),
+        from_=NameAddr(parse_uri("sip:alice@example.com"), '"Alice"', (("tag", "f1"),)),
+        to=NameAddr(parse_uri("sip:bob@example.com")),
+        call_id="m1@proxy.example.com",
+        cseq=7,
+        contact=NameAddr(parse_uri("sip:proxy.example.com")),
+        body=b"hello",
+        content_type="text/plain",
+    )
+    data = message.to_bytes()
+    assert data.startswith(b"MESSAGE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP proxy.example.com:5060;branch=")
+    parsed = parse_message(data)
+    assert isinstance(parsed, Request) and parsed.cseq.method == "MESSAGE" and parsed.cseq.number == 7
+    assert parsed.from_.display == "Alice" and parsed.from_.tag == "f1" and parsed.body == b"hello"
+    assert parsed.max_forwards == 70 and parsed.content_type == "text/plain" and parsed.to_bytes() == data
