@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from .address import NameAddr, parse_name_addr
 from .auth import AuthValue, parse_auth
-from .errors import GrammarError
+from .errors import GrammarError, LocalProtocolError
 from .grammar import WORD_CHARS, WSP, Param, is_token, param_value, read_digits, read_params, read_token, split_list
 from .headers import HeaderField, Headers
 from .uri import Uri
@@ -295,6 +295,8 @@ class Request(Message):
     uri_text: str | None = None
 
     def start_line(self) -> str:
+        if self.uri_text is None and self.uri is None:
+            raise LocalProtocolError("A request needs a Request-URI")
         uri = self.uri_text if self.uri_text is not None else str(self.uri)
         return f"{self.method} {uri} {self.version}"
 

@@ -266,3 +266,10 @@ def test_new_request() -> None:
     assert isinstance(parsed, Request) and parsed.cseq.method == "MESSAGE" and parsed.cseq.number == 7
     assert parsed.from_.display == "Alice" and parsed.from_.tag == "f1" and parsed.body == b"hello"
     assert parsed.max_forwards == 70 and parsed.content_type == "text/plain" and parsed.to_bytes() == data
+
+
+def test_a_request_without_uri_cannot_be_written() -> None:
+    from services.sip.protocol import LocalProtocolError
+
+    with pytest.raises(LocalProtocolError):
+        Request(method="OPTIONS").to_bytes()
