@@ -45,6 +45,7 @@ from datetime import UTC, datetime, timedelta
 
 import nats.errors
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from libs.blobs import BlobStore
@@ -113,6 +114,14 @@ class DeliveryWorkers:
         )
         slots = asyncio.Semaphore(self.workers)
         _log.info("smtp.outbound.workers_started", workers=self.workers)
+        try:
+            await self._pull(subscription, slots)
+        finally:
+            # A pull subscription left open would make the bus's drain wait for it at shutdown.
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    async def _pull(self, subscription: JetStreamContext.PullSubscription, slots: asyncio.Semaphore) -> None:
         while True:
             await slots.acquire()
             try:
