@@ -42,6 +42,9 @@ class OutboundSettings(BaseSettings):
         gt=0,
         description="Seconds JetStream waits for a busy worker's sign of life before another gets the message.",
     )
+    stream_replicas: int = Field(
+        1, ge=1, le=5, description="Copies of the MAIL_OUTBOUND stream in a NATS cluster (3 on a three-node cluster)."
+    )
     max_pending: int = Field(
         100_000, ge=1, description="Queued messages handed out and not yet finished, waiting retries included."
     )

@@ -32,7 +32,7 @@ class QueueUnavailable(Exception):
     """JetStream (or storage, for the blob hold) did not take the message; answer 451."""
 
 
-async def declare(bus: Bus) -> None:
+async def declare(bus: Bus, *, replicas: int = 1) -> None:
     """Create or update the stream; every replica does this at start-up (idempotent)."""
     await ensure_stream(
         bus.js,
@@ -40,6 +40,7 @@ async def declare(bus: Bus) -> None:
         subjects=[OUTBOUND_SUBJECT],
         retention=RetentionPolicy.WORK_QUEUE,
         duplicate_window=DUPLICATE_WINDOW,
+        num_replicas=replicas,
     )
 
 

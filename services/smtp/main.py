@@ -123,7 +123,7 @@ async def serve(
     context = tls_context(settings, suite)
     blobs = blob_store_from_settings(blob_settings, suite)
     bus = await Bus.open(suite.nats_url, name=SERVICE_NAME, timeout=suite.bus_timeout)
-    await _queue.declare(bus)
+    await _queue.declare(bus, replicas=outbound.stream_replicas)
     policy = BusPolicy(bus, hostname=settings.server_name())
     timeouts = Timeouts(
         command=settings.command_timeout,
