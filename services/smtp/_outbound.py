@@ -108,10 +108,7 @@ class DeliveryWorkers:
 
     async def run(self) -> None:
         """Pull and deliver until cancelled; `close()` then lets running deliveries finish."""
-        config = _queue.consumer_config(ack_wait=self.ack_wait, max_pending=self.max_pending)
-        subscription = await self.bus.js.pull_subscribe(
-            OUTBOUND_SUBJECT, durable=OUTBOUND_CONSUMER, stream=OUTBOUND_STREAM, config=config
-        )
+        subscription = await self._subscribe()
         slots = asyncio.Semaphore(self.workers)
         _log.info("smtp.outbound.workers_started", workers=self.workers)
         try:
@@ -120,6 +117,20 @@ class DeliveryWorkers:
             # A pull subscription left open would make the bus's drain wait for it at shutdown.
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
+
+    async def _subscribe(self) -> JetStreamContext.PullSubscription:
+        """Bind to the shared durable consumer (creating it once); retried while JetStream is away."""
+        config = _queue.consumer_config(ack_wait=self.ack_wait, max_pending=self.max_pending)
+        delay = 1.0
+        while True:
+            try:
+                return await self.bus.js.pull_subscribe(
+                    OUTBOUND_SUBJECT, durable=OUTBOUND_CONSUMER, stream=OUTBOUND_STREAM, config=config
+                )
+            except Exception as exc:  # no JetStream yet, stream being re-created, bus reconnecting
+                _log.warning("smtp.outbound.subscribe_failed", error=repr(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     async def _pull(self, subscription: JetStreamContext.PullSubscription, slots: asyncio.Semaphore) -> None:
         while True:

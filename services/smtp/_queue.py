@@ -18,12 +18,17 @@ count and a `not_before` time (see `_outbound.py` for why).
 
 from __future__ import annotations
 
+import asyncio
+
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy
 
 from libs.bus import Bus, ensure_stream
 from libs.contracts import storage
 from libs.contracts.errors import ServiceError
 from libs.contracts.smtp import OUTBOUND_CONSUMER, OUTBOUND_STREAM, OUTBOUND_SUBJECT, OutboundMessage
+from libs.log import get_logger
+
+_log = get_logger()
 
 DUPLICATE_WINDOW = 120.0  # seconds JetStream remembers a Nats-Msg-Id, so a retried publish is stored once
 
@@ -42,6 +47,20 @@ async def declare(bus: Bus, *, replicas: int = 1) -> None:
         duplicate_window=DUPLICATE_WINDOW,
         num_replicas=replicas,
     )
+
+
+async def declare_until_done(bus: Bus, *, replicas: int = 1) -> None:
+    """`declare()`, retried while JetStream is not there yet (a cluster still forming):
+    local delivery works meanwhile, and remote recipients get 451 until the stream exists."""
+    delay = 1.0
+    while True:
+        try:
+            await declare(bus, replicas=replicas)
+            return
+        except Exception as exc:
+            _log.warning("smtp.outbound.declare_failed", error=repr(exc), retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
 
 def consumer_config(*, ack_wait: float, max_pending: int) -> ConsumerConfig:

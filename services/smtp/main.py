@@ -123,7 +123,8 @@ async def serve(
     context = tls_context(settings, suite)
     blobs = blob_store_from_settings(blob_settings, suite)
     bus = await Bus.open(suite.nats_url, name=SERVICE_NAME, timeout=suite.bus_timeout)
-    await _queue.declare(bus, replicas=outbound.stream_replicas)
+    declaring = asyncio.create_task(_queue.declare_until_done(bus, replicas=outbound.stream_replicas))
+    await asyncio.wait({declaring}, timeout=10)  # usually done at once; else it goes on in the background
     policy = BusPolicy(bus, hostname=settings.server_name())
     timeouts = Timeouts(
         command=settings.command_timeout,
@@ -157,6 +158,7 @@ async def serve(
     await asyncio.wait([stopper, ops_task], return_when=asyncio.FIRST_COMPLETED)
     _log.info("smtp.stopping")
     await server.close()
+    declaring.cancel()
     if workers is not None and workers_task is not None:
         workers_task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -135,7 +135,7 @@ class BusPolicy:
                 return RecipientVerdict(bad_address())
             case _ if authenticated:
                 # Keep the address as the client wrote it: a remote local part may be case-sensitive.
-                return RecipientVerdict(None, remote=(address.text,))
+                return RecipientVerdict(None, remote=(text,))
             case _:
                 return RecipientVerdict(relay_denied())
 

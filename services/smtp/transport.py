@@ -265,6 +265,7 @@ class Connection:
     async def _complete(self, event: MessageComplete) -> bytes:
         spool, self._spool = self._spool, None
         message_id = f"{self.session_id}.{self.messages + 1}"
+        lmtp = self.listener.config.lmtp
         recipients = [self._accounts.get(r.address, ()) for r in event.envelope.recipients]
         outcome = DeliveryOutcome(unavailable=True)
         queue_failure: Reply | None = storage_unavailable()
@@ -279,7 +280,10 @@ class Connection:
                 if accounts
                 else DeliveryOutcome()
             )
-            queue_failure = await self._queue_remote(event, message_id, ref.digest, ref.size)
+            # SMTP has one reply: when a local copy failed, the client sends the whole
+            # message again, so queueing the remote copies now would only duplicate them.
+            if lmtp or all(outcome.reply_for(group, message_id).is_positive for group in recipients):
+                queue_failure = await self._queue_remote(event, message_id, ref.digest, ref.size)
         except Exception as exc:
             self.log.warning("smtp.message.store_failed", error=repr(exc))
         answers = [
@@ -287,14 +291,14 @@ class Connection:
             for group, r in zip(recipients, event.envelope.recipients, strict=True)
         ]
         submitter = self.session.authenticated_as
-        if ref is not None and submitter is not None and any(a.is_positive for a in answers):
+        if ref is not None and submitter is not None and _one_reply(answers).is_positive:
             await self.policy.save_sent(account=submitter, digest=ref.digest)
-        for answer in answers if self.listener.config.lmtp else [_one_reply(answers)]:
+        for answer in answers if lmtp else [_one_reply(answers)]:
             _metrics.MESSAGES.labels(self.listener.name, str(answer.code)).inc()
         self.messages += 1
         self.log.info("smtp.message.completed", size=event.size, message_id=message_id,
                       codes=[a.code for a in answers])  # fmt: skip
-        if self.listener.config.lmtp:
+        if lmtp:
             return self.session.reply_each(answers)
         return self.session.reply(_one_reply(answers))
 
