@@ -7,7 +7,8 @@ test domain to one sink on 127.0.0.1:
 - ok.test: answers 250;
 - flaky.test: 451 to the first RCPT of each address, 250 afterwards;
 - reject.test: 550 to every RCPT;
-- nowhere.test: a port where nobody listens.
+- nowhere.test: a port where nobody listens;
+- tls.test: answers 250 and offers STARTTLS (a self-signed certificate).
 
 Retries start after half a second and messages are given up after a few
 seconds, so retry and bounce paths run in test time. Waits are bounded
@@ -43,6 +44,7 @@ from libs.contracts import storage as contract
 from libs.testing.natsd import NatsServer
 from libs.testing.ports import free_ports
 from libs.testing.services import ServiceProcess
+from libs.tls import ensure_self_signed
 from tests.storage.conftest import ADMIN_PASSWORD, start_directory, start_storage
 
 pytestmark = pytest.mark.timeout(180)
@@ -151,10 +153,18 @@ class Suite:
         return total
 
 
-def start_sink(sink: Sink, port: int) -> Controller:
-    controller = Controller(sink, hostname="127.0.0.1", port=port, enable_SMTPUTF8=True)
+def start_sink(sink: Sink, port: int, tls: ssl.SSLContext | None = None) -> Controller:
+    controller = Controller(sink, hostname="127.0.0.1", port=port, enable_SMTPUTF8=True, tls_context=tls)
     controller.start()
     return controller
+
+
+def server_tls(directory: Path) -> ssl.SSLContext:
+    cert, key = directory / "sink-cert.pem", directory / "sink-key.pem"
+    ensure_self_signed(cert, key, names=["sink.test"])
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
 
 
 @pytest.fixture(scope="module")
@@ -162,14 +172,16 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
     data_dir = tmp_path_factory.mktemp("smtp-outbound")
     blob_dir = data_dir / "blobs"
     blob_env = {"PARLEY_BLOB_BACKEND": "local", "PARLEY_BLOB_LOCAL_DIR": str(blob_dir)}
-    sinks = {"ok.test": Sink("ok"), "flaky.test": Sink("flaky"), "reject.test": Sink("reject")}
-    ok_port, flaky_port, reject_port, nowhere_port = free_ports(4)
+    sinks = {"ok.test": Sink("ok"), "flaky.test": Sink("flaky"), "reject.test": Sink("reject"), "tls.test": Sink("ok")}
+    ok_port, flaky_port, reject_port, nowhere_port, tls_port = free_ports(5)
     controllers = [
         start_sink(sinks["ok.test"], ok_port),
         start_sink(sinks["flaky.test"], flaky_port),
         start_sink(sinks["reject.test"], reject_port),
+        start_sink(sinks["tls.test"], tls_port, server_tls(data_dir)),
     ]
     routes = {
+        "tls.test": f"127.0.0.1:{tls_port}",
         "ok.test": f"127.0.0.1:{ok_port}",
         "flaky.test": f"127.0.0.1:{flaky_port}",
         "reject.test": f"[127.0.0.1]:{reject_port}",
@@ -312,6 +324,7 @@ def test_submission_to_a_remote_domain_is_delivered(suite: Suite) -> None:
     assert delivered.content.startswith(b"Received: from ")
     assert HOSTNAME.encode() in delivered.content.split(b"\r\n\r\n")[0]
     assert b"\r\n.a leading dot\r\n" in delivered.content
+    assert not delivered.tls  # this sink offers no STARTTLS
 
 
 def test_mx_without_auth_is_still_no_relay(suite: Suite) -> None:
@@ -445,3 +458,31 @@ def test_bounce_to_a_remote_sender_is_queued_with_a_null_reverse_path(suite: Sui
     assert report.get_content_type() == "multipart/report"
     (block,) = recipient_blocks(report)
     assert block["Action"] == "failed"
+
+
+def test_starttls_is_used_when_the_remote_server_offers_it(suite: Suite) -> None:
+    marker = f"tls-{uuid.uuid4().hex}"
+    submit(suite, CAROL, ["secure@tls.test"], marker)
+    (delivered,) = wait_for("delivery", lambda: suite.sinks["tls.test"].with_marker(marker))
+    assert delivered.tls  # ok.test offers no STARTTLS, and gets plain text (first test)
+
+
+def test_notify_delay_gets_one_delayed_report_then_the_message_is_delivered(suite: Suite) -> None:
+    marker = f"delay-{uuid.uuid4().hex}"
+    submit(suite, CAROL, [f"{marker}@flaky.test"], marker, rcpt_options=("NOTIFY=DELAY,FAILURE",))
+    wait_for("the retry", lambda: suite.sinks["flaky.test"].with_marker(marker))
+    (report,) = wait_for("the delay report", lambda: reports(suite, CAROL, marker))
+    (block,) = recipient_blocks(report)
+    assert (block["Action"], block["Status"]) == ("delayed", "4.7.1")
+    assert block["Will-Retry-Until"]
+    assert report["Subject"].startswith("Delayed Mail")
+
+
+def test_local_and_remote_recipients_in_one_message(suite: Suite) -> None:
+    marker = f"mixed-{uuid.uuid4().hex}"
+    submit(suite, CAROL, [ERIN, "mate@ok.test"], marker)
+    (delivered,) = wait_for("remote delivery", lambda: suite.sinks["ok.test"].with_marker(marker))
+    assert delivered.rcpt_tos == ["mate@ok.test"]
+    local = [raw for raw, _ in suite.mailbox(ERIN) if marker.encode() in raw]
+    assert len(local) == 1
+    assert local[0].endswith(delivered.content)  # the same body; locally with Return-Path in front
