@@ -8,7 +8,8 @@ test domain to one sink on 127.0.0.1:
 - flaky.test: 451 to the first RCPT of each address, 250 afterwards;
 - reject.test: 550 to every RCPT;
 - nowhere.test: a port where nobody listens;
-- tls.test: answers 250 and offers STARTTLS (a self-signed certificate).
+- tls.test: answers 250 and offers STARTTLS (a self-signed certificate);
+- stall.test: holds the first RCPT of each address for half a minute, then 250.
 
 Retries start after half a second and messages are given up after a few
 seconds, so retry and bounce paths run in test time. Waits are bounded
@@ -73,7 +74,7 @@ class Received:
 class Sink:
     """What a remote server does: answer RCPT (`mode`), and record every message it took."""
 
-    mode: str  # ok, flaky, reject
+    mode: str  # ok, flaky, reject, stall
     messages: list[Received] = field(default_factory=list)
     rcpt_seen: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -86,6 +87,8 @@ class Sink:
             return "550 5.1.1 No such user here"
         if self.mode == "flaky" and first:
             return "451 4.7.1 Greylisted, try again later"
+        if self.mode == "stall" and first:
+            await asyncio.sleep(30)  # the client is killed meanwhile; its transaction never ends
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -173,14 +176,17 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
     blob_dir = data_dir / "blobs"
     blob_env = {"PARLEY_BLOB_BACKEND": "local", "PARLEY_BLOB_LOCAL_DIR": str(blob_dir)}
     sinks = {"ok.test": Sink("ok"), "flaky.test": Sink("flaky"), "reject.test": Sink("reject"), "tls.test": Sink("ok")}
-    ok_port, flaky_port, reject_port, nowhere_port, tls_port = free_ports(5)
+    sinks["stall.test"] = Sink("stall")
+    ok_port, flaky_port, reject_port, nowhere_port, tls_port, stall_port = free_ports(6)
     controllers = [
         start_sink(sinks["ok.test"], ok_port),
         start_sink(sinks["flaky.test"], flaky_port),
         start_sink(sinks["reject.test"], reject_port),
         start_sink(sinks["tls.test"], tls_port, server_tls(data_dir)),
+        start_sink(sinks["stall.test"], stall_port),
     ]
     routes = {
+        "stall.test": f"127.0.0.1:{stall_port}",
         "tls.test": f"127.0.0.1:{tls_port}",
         "ok.test": f"127.0.0.1:{ok_port}",
         "flaky.test": f"127.0.0.1:{flaky_port}",
@@ -486,3 +492,28 @@ def test_local_and_remote_recipients_in_one_message(suite: Suite) -> None:
     local = [raw for raw, _ in suite.mailbox(ERIN) if marker.encode() in raw]
     assert len(local) == 1
     assert local[0].endswith(delivered.content)  # the same body; locally with Return-Path in front
+
+
+def test_a_killed_replica_leaves_its_message_to_the_other_one(suite: Suite) -> None:
+    # Last in this module: it kills one replica (and starts it again).
+    marker = f"crash-{uuid.uuid4().hex}"
+    rcpt = f"{marker}@stall.test"
+    submit(suite, CAROL, [rcpt], marker)
+    wait_for("the first attempt", lambda: suite.sinks["stall.test"].rcpt_seen[rcpt] == 1)
+
+    def busy_replica() -> list[int]:
+        return [
+            index
+            for index, port in enumerate(suite.ops_ports)
+            if "parley_smtp_outbound_in_flight 1.0" in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        ]
+
+    (busy,) = wait_for("the replica delivering", busy_replica)
+    suite.replicas[busy].kill()
+    try:
+        # JetStream hears nothing from the dead worker and hands the message over after ack_wait.
+        (delivered,) = wait_for("delivery by the other replica", lambda: suite.sinks["stall.test"].with_marker(marker))
+        assert delivered.rcpt_tos == [rcpt]
+        assert suite.sinks["stall.test"].rcpt_seen[rcpt] == 2
+    finally:
+        suite.replicas[busy].start()
