@@ -42,6 +42,7 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import nats.errors
 from nats.aio.msg import Msg
@@ -241,11 +242,12 @@ class DeliveryWorkers:
                 log.warning("smtp.outbound.release_failed", error=str(exc))
 
     def _settle(
-        self, result: RecipientResult, *, now: datetime, next_at: datetime | None, message: OutboundMessage, log
+        self, result: RecipientResult, *, now: datetime, next_at: datetime | None, message: OutboundMessage, log: Any
     ) -> RecipientStatus | None:
         """Count and log one recipient's outcome; the DSN status it needs, if any."""
         recipient, reply = result.recipient, result.reply
-        notify = set(recipient.notify) if recipient.notify is not None else {Notify.FAILURE, Notify.DELAY}
+        # RFC 3461 section 4.1: without NOTIFY, failures are reported (and delays may be; we do not).
+        notify = set(recipient.notify) if recipient.notify is not None else {Notify.FAILURE}
         hop = f"{result.hop.host}:{result.hop.port}" if result.hop else ""
         fields = {"rcpt": recipient.address, "hop": hop, "reply": reply.diagnostic()}
         common = {"address": recipient.address, "diagnostic": reply.diagnostic(), "orcpt": recipient.orcpt,
@@ -267,7 +269,7 @@ class DeliveryWorkers:
             return None
         metrics.RECIPIENTS.labels("deferred").inc()
         log.info("smtp.outbound.deferred", next_attempt=next_at.isoformat(), **fields)
-        if Notify.DELAY in notify and recipient.notify is not None and not message.delay_notified:
+        if Notify.DELAY in notify and not message.delay_notified:
             until = message.arrived_at + timedelta(seconds=self.retry.give_up_after)
             return RecipientStatus(action=Action.DELAYED, status=reply.enhanced, will_retry_until=until, **common)
         return None
