@@ -20,7 +20,7 @@ resolver are passed in, so tests route to loopback without DNS.
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import dns.asyncresolver
@@ -147,11 +147,18 @@ def is_null_mx(records: list[MxRecord]) -> bool:
     return len(records) == 1 and records[0].exchange in ("", ".")
 
 
-def dns_mx_lookup(*, timeout: float) -> MxLookup:
-    """MX records of a domain with dnspython; None when the domain exists but has no MX."""
+def dns_mx_lookup(*, timeout: float, servers: Sequence[str] = ()) -> MxLookup:
+    """MX records of a domain with dnspython; None when the domain exists but has no MX.
+
+    `servers` (`ip` or `ip:port`, `[v6]:port`) replace the system's resolvers from /etc/resolv.conf.
+    """
+    hops = [parse_hop(server, default_port=53) for server in servers]
 
     async def lookup(domain: str) -> list[MxRecord] | None:
-        resolver = dns.asyncresolver.Resolver()
+        resolver = dns.asyncresolver.Resolver(configure=not hops)
+        if hops:
+            resolver.nameservers = [hop.host for hop in hops]
+            resolver.port = hops[0].port
         resolver.lifetime = timeout
         try:
             answer = await resolver.resolve(domain, dns.rdatatype.MX)

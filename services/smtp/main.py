@@ -91,7 +91,7 @@ def build_workers(
             routes=outbound.routes,
             smarthost=outbound.smarthost,
             default_port=outbound.default_port,
-            mx_lookup=dns_mx_lookup(timeout=outbound.dns_timeout),
+            mx_lookup=dns_mx_lookup(timeout=outbound.dns_timeout, servers=outbound.dns_servers),
         ),
         client=Client(
             local_hostname=hostname, connect_timeout=outbound.connect_timeout, command_timeout=outbound.command_timeout
