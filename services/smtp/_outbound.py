@@ -233,13 +233,31 @@ class DeliveryWorkers:
             retry = message.model_copy(update={
                 "recipients": waiting, "attempts": attempts, "not_before": next_at, "delay_notified": delay_sent,
             })  # fmt: skip
-            await _queue.publish(self.bus, retry)
-        await msg.ack_sync()
+            await self._publish_retry(retry)
+        try:
+            await msg.ack_sync(timeout=10.0)
+        except Exception as exc:
+            # Not a reason to nak: JetStream redelivers an unacknowledged message after
+            # ack_wait anyway, and a nak after an ack that did land would only add a copy.
+            log.warning("smtp.outbound.ack_failed", error=repr(exc))
+            return
         if not waiting and message.blob_held:
             try:
                 await _queue.hold_blob(self.bus, message.blob, hold=False)
             except _queue.QueueUnavailable as exc:
                 log.warning("smtp.outbound.release_failed", error=str(exc))
+
+    async def _publish_retry(self, retry: OutboundMessage, tries: int = 3) -> None:
+        """Queue the retry copy; a few quick tries first, since failing here means a nak,
+        and the nak'ed message would go again to the recipients it has just reached."""
+        for attempt in range(1, tries + 1):
+            try:
+                await _queue.publish(self.bus, retry)
+                return
+            except _queue.QueueUnavailable:
+                if attempt == tries:
+                    raise
+                await asyncio.sleep(attempt)
 
     def _settle(
         self, result: RecipientResult, *, now: datetime, next_at: datetime | None, message: OutboundMessage, log: Any
