@@ -21,7 +21,8 @@ SCHEMAS = (
     ("directory", "services.directory.config:DirectorySettings"),
     ("storage", "services.storage.config:StorageSettings"),
     ("smtp", "services.smtp.config:SmtpSettings"),
-    ("smtp outbound delivery", "services.smtp._outbound_config:OutboundSettings"),
+    ("smtp: sender checks and rate limits", "services.smtp.config_mailauth:MailAuthSettings"),
+    ("smtp: outbound delivery", "services.smtp._outbound_config:OutboundSettings"),
 )
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 

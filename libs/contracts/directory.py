@@ -2,7 +2,10 @@
 
 Request/reply subjects are served as a NATS micro service named `directory`.
 Secrets (password hashes, SCRAM keys, SIP HA1) never leave the directory:
-front ends send what the client proved and get a verdict back.
+front ends send what the client proved and get a verdict back. The one
+exception is a domain's DKIM private key (`directory.rpc.dkim_key`): the SMTP
+signer needs the key itself (docs/architecture.md says why, and why NATS must
+then be protected).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ RPC_AUTH = "directory.rpc.auth"
 RPC_SCRAM_PARAMS = "directory.rpc.scram_params"
 RPC_RESOLVE = "directory.rpc.resolve"
 RPC_ACCOUNT_GET = "directory.rpc.account_get"
+RPC_DKIM_KEY = "directory.rpc.dkim_key"
 
 # Events: directory.<kind>.<action>, e.g. directory.account.created.
 EVENTS_ALL = "directory.>"
@@ -33,6 +37,7 @@ class ObjectKind(StrEnum):
     FORWARDER = "forwarder"
     GROUP = "group"
     ADMIN = "admin"
+    DKIM_KEY = "dkim_key"
 
 
 class Action(StrEnum):
@@ -181,3 +186,30 @@ class AccountInfo(Message):
     quota_bytes: int | None = None
     quota_messages: int | None = None
     settings: dict[str, Any] = Field(default_factory=dict)
+
+
+# --- DKIM signing keys ------------------------------------------------------------------
+
+
+class DkimAlgorithm(StrEnum):
+    RSA_SHA256 = "rsa-sha256"
+    ED25519_SHA256 = "ed25519-sha256"
+
+
+class DkimKeyRequest(Message):
+    """The active DKIM signing key of one of our domains (a primary domain name, not an alias)."""
+
+    SUBJECT: ClassVar[str] = RPC_DKIM_KEY
+
+    domain: str = Field(max_length=253)
+
+
+class DkimKey(Message):
+    domain: str = Field(description="the d= of signatures: the domain's canonical name (IDNA A-label)")
+    selector: str = Field(description="the s= of signatures; the key is published at <selector>._domainkey.<domain>")
+    algorithm: DkimAlgorithm
+    private_key_pem: str = Field(repr=False, description="PKCS#8 PEM; a secret: kept out of repr, never logged")
+
+
+class DkimKeyReply(Message):
+    key: DkimKey | None = Field(None, description="None: the domain is not ours, or has no active key")

@@ -78,30 +78,33 @@ class RunningSuite:
         return self.output.read_text(errors="replace")
 
 
-def start_suite(tmp_path: Path, services: str = "directory") -> RunningSuite:
-    """Start `parley up --services ...` and return once it is healthy (stopped again on failure)."""
+def start_suite(tmp_path: Path, services: str = "directory", env: dict[str, str] | None = None) -> RunningSuite:
+    """Start `parley up --services ...` and return once it is healthy (stopped again on failure).
+
+    `env` adds or overrides settings, such as the listener ports of a service."""
     names = services.split(",")
     nats_port, admin_port, *ops_ports = free_ports(2 + len(names))
     data_dir = tmp_path / "data"
-    env = {
+    suite_env = {
         **os.environ,
         "PARLEY_DATA_DIR": str(data_dir),
         "PARLEY_NATS_URL": f"nats://127.0.0.1:{nats_port}",
         "PARLEY_DIRECTORY_ADMIN_PORT": str(admin_port),
         **{f"PARLEY_{name.upper()}_OPS_PORT": str(port) for name, port in zip(names, ops_ports, strict=True)},
         "PYTHONUNBUFFERED": "1",
+        **(env or {}),
     }
     output = tmp_path / "up.log"
     with output.open("wb") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "libs.cli.main", "up", "--services", services],
-            env=env,
+            env=suite_env,
             stdout=sink,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    suite = RunningSuite(process=process, data_dir=data_dir, env=env, output=output, services=services)
+    suite = RunningSuite(process=process, data_dir=data_dir, env=suite_env, output=output, services=services)
     try:
         wait_for(suite.healthy_while_running, timeout=HEALTHY_WITHIN, what="the suite is healthy")
     except BaseException:

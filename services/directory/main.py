@@ -20,6 +20,7 @@ from libs.ops import build_ops_app, bus_check, database_check, http_server
 from libs.ops.runner import run
 from services.directory._authenticator import Authenticator
 from services.directory._bootstrap import ensure_first_admin, server_secret
+from services.directory._dkim import DkimKeys
 from services.directory._reads import DirectoryReads
 from services.directory._rpc import DirectoryRpc
 from services.directory._throttle import FailureWindow
@@ -60,7 +61,7 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: DirectorySe
     await bus.serve(
         service=SERVICE_NAME,
         version=version("parley"),
-        endpoints=rpc.endpoints(),
+        endpoints=rpc.endpoints() + DkimKeys(reads, reader).endpoints(),
         description="Identity: domains, accounts, routing of addresses, credentials",
     )
     admin_auth = AdminAuthenticator(

@@ -157,3 +157,24 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class DkimKey(Base):
+    """A domain's DKIM signing key (RFC 6376): the private half stays here, the public half goes to DNS.
+
+    The signer uses the newest active key of the domain (`directory.rpc.dkim_key`).
+    """
+
+    __tablename__ = "dkim_keys"
+    __table_args__ = (UniqueConstraint("domain_id", "selector", name="uq_dkim_keys_domain_selector"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"), index=True)
+    selector: Mapped[str] = mapped_column(String(63))
+    algorithm: Mapped[str] = mapped_column(String(32))  # rsa-sha256, ed25519-sha256
+    private_key: Mapped[str] = mapped_column(Text)  # PKCS#8 PEM
+    public_key: Mapped[str] = mapped_column(Text)  # base64, the p= of the DNS record
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    domain: Mapped[Domain] = relationship(lazy="joined")

@@ -25,11 +25,13 @@ from services.smtp import _queue
 from services.smtp._auth import MECHANISMS
 from services.smtp._bounces import Notifier
 from services.smtp._client import Client
+from services.smtp._mailauth import MailAuth
 from services.smtp._outbound import DeliveryWorkers
 from services.smtp._outbound_config import OutboundSettings
 from services.smtp._retry import RetryPolicy
 from services.smtp._routes import Router, dns_mx_lookup
 from services.smtp.config import SmtpSettings
+from services.smtp.config_mailauth import MailAuthSettings
 from services.smtp.policy import BusPolicy
 from services.smtp.protocol import Limits, SessionConfig
 from services.smtp.transport import Listener, SmtpServer, Timeouts
@@ -117,6 +119,7 @@ async def serve(
     suite: SuiteSettings,
     settings: SmtpSettings,
     blob_settings: BlobSettings,
+    mailauth_settings: MailAuthSettings | None = None,
     outbound: OutboundSettings | None = None,
 ) -> None:
     outbound = outbound or OutboundSettings()
@@ -132,6 +135,7 @@ async def serve(
         data_end=settings.data_end_timeout,
         write=settings.write_timeout,
     )
+    mailauth = MailAuth(mailauth_settings or MailAuthSettings(), hostname=settings.server_name())
     server = SmtpServer(
         build_listeners(settings, context),
         host=suite.bind_host,
@@ -139,6 +143,7 @@ async def serve(
         blobs=blobs,
         timeouts=timeouts,
         max_connections_per_client=settings.max_connections_per_client,
+        mailauth=mailauth,
     )
     await server.start()
     workers = build_workers(bus, blobs, policy, settings, outbound) if outbound.workers > 0 else None
@@ -170,6 +175,7 @@ async def serve(
     stopper.cancel()
     await bus.close()
     await blobs.close()
+    mailauth.close()
     _log.info("smtp.stopped")
 
 
@@ -177,6 +183,7 @@ def main() -> None:
     suite = SuiteSettings()
     settings = SmtpSettings()
     blob_settings = BlobSettings()
+    mailauth_settings = MailAuthSettings()
     outbound = OutboundSettings()
     configure_logging(SERVICE_NAME, level=suite.log_level, fmt=suite.log_format, node=suite.node())
-    run(lambda stop: serve(stop, suite, settings, blob_settings, outbound))
+    run(lambda stop: serve(stop, suite, settings, blob_settings, mailauth_settings, outbound))

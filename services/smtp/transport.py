@@ -10,6 +10,11 @@ for the socket with a timeout, so a client that never reads costs us one
 stalled task, never a stalled server. A small per-address counter refuses a
 client that opens too many connections at once (421 4.7.0).
 
+Sender checks and rate limits (SPF, DKIM, Authentication-Results, messages
+and connections per minute) live in `_mailauth.MailAuth`; the transport calls
+it at three points: accepting a connection, MAIL FROM, and the start of the
+message content.
+
 STARTTLS (RFC 3207) upgrades the same stream with `StreamWriter.start_tls`
 and then tells the session, which drops any plaintext sent after the command.
 """
@@ -28,6 +33,8 @@ from libs.blobs import BlobStore
 from libs.log import get_logger
 from services.smtp import _metrics
 from services.smtp._auth import SaslExchange
+from services.smtp._mailauth import CheckingSpool, MailAuth, too_many_connections_per_minute
+from services.smtp._spf import SpfResult
 from services.smtp._spool import Spool, received_protocol, trace_headers
 from services.smtp._submit import outbound_message
 from services.smtp.policy import BusPolicy, DeliveryOutcome, storage_unavailable
@@ -116,8 +123,10 @@ class Connection:
         blobs: BlobStore,
         timeouts: Timeouts,
         peer: str,
+        mailauth: MailAuth | None = None,
     ) -> None:
         self.listener = listener
+        self.mailauth = mailauth
         self.reader = reader
         self.writer = writer
         self.policy = policy
@@ -133,7 +142,8 @@ class Connection:
         self._declared_size: int | None = None
         self._accounts: dict[Address, tuple[str, ...]] = {}
         self._remote: dict[Address, tuple[str, ...]] = {}
-        self._spool: Spool | None = None
+        self._spool: Spool | CheckingSpool | None = None
+        self._spf: SpfResult | None = None
 
     async def run(self) -> None:
         self.log.info("smtp.session.started")
@@ -194,6 +204,9 @@ class Connection:
                 return session.accept()
             case MailFromReceived(reverse_path=reverse_path, params=params):
                 await self._discard_message()
+                refusal = await self._check_sender(reverse_path)
+                if refusal is not None:
+                    return refusal
                 self._reverse_path = reverse_path
                 self._declared_size = params.size
                 self._accounts, self._remote = {}, {}
@@ -227,6 +240,23 @@ class Connection:
             case _:
                 return b""
 
+    async def _check_sender(self, reverse_path: Address | None) -> bytes | None:
+        """Rate limits and SPF (`MailAuth`); the refusal's bytes, or None to go on."""
+        self._spf = None
+        if self.mailauth is None:
+            return None
+        verdict = await self.mailauth.check_mail_from(
+            listener=self.listener.name, peer=self.peer, helo=self.session.helo_name,
+            reverse_path=reverse_path, account=self.session.authenticated_as,
+        )  # fmt: skip
+        self._spf = verdict.spf
+        if verdict.spf is not None:
+            self.log.info("smtp.spf.checked", result=verdict.spf.result, identity=verdict.spf.identity)
+        if verdict.reply is None:
+            return None
+        self.log.info("smtp.mail.rejected", code=verdict.reply.code, reason=verdict.reply.text)
+        return self.session.reply(verdict.reply)
+
     async def _recipient(self, address: Address) -> bytes:
         verdict = await self.policy.check_recipient(
             address, authenticated=self.session.authenticated_as is not None, size=self._declared_size
@@ -255,7 +285,13 @@ class Connection:
             session_id=self.session_id,
             recipient=recipients[0].text if len(recipients) == 1 else None,
         )
-        self._spool = Spool(self.blobs, head)
+        if self.mailauth is None:
+            self._spool = Spool(self.blobs, head)
+        else:
+            self._spool = self.mailauth.spool(
+                self.blobs, head, listener=self.listener.name,
+                authenticated=self.session.authenticated_as is not None, spf=self._spf,
+            )  # fmt: skip
 
     async def _discard_message(self) -> None:
         spool, self._spool = self._spool, None
@@ -367,6 +403,7 @@ class SmtpServer:
         blobs: BlobStore,
         timeouts: Timeouts,
         max_connections_per_client: int,
+        mailauth: MailAuth | None = None,
     ) -> None:
         self.listeners = listeners
         self.host = host
@@ -374,6 +411,7 @@ class SmtpServer:
         self.blobs = blobs
         self.timeouts = timeouts
         self.limiter = ConnectionLimiter(max_connections_per_client)
+        self.mailauth = mailauth
         self._servers: list[asyncio.Server] = []
         self._connections: set[asyncio.Task[Any]] = set()
 
@@ -396,13 +434,15 @@ class SmtpServer:
     async def _accept(self, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peername = writer.get_extra_info("peername")
         peer = str(peername[0]) if isinstance(peername, tuple) else str(peername)
+        if self.mailauth is not None and not self.mailauth.allow_connection(listener.name, peer):
+            get_logger(peer=peer, listener=listener.name).info("smtp.session.connection_rate_exceeded")
+            _metrics.REFUSED_CONNECTIONS.labels(listener.name).inc()
+            await _refuse(writer, too_many_connections_per_minute())
+            return
         if not self.limiter.acquire(peer):
             get_logger(peer=peer, listener=listener.name).info("smtp.session.too_many_connections")
             _metrics.REFUSED_CONNECTIONS.labels(listener.name).inc()
-            with contextlib.suppress(Exception):
-                writer.write(Reply(421, "4.7.0", "Too many connections from your address").to_bytes())
-                await asyncio.wait_for(writer.drain(), 5)
-            writer.transport.abort()
+            await _refuse(writer, Reply(421, "4.7.0", "Too many connections from your address"))
             return
         task = asyncio.current_task()
         if task is not None:
@@ -411,7 +451,8 @@ class SmtpServer:
         _metrics.OPEN_SESSIONS.labels(listener.name).inc()
         try:
             connection = Connection(listener=listener, reader=reader, writer=writer, policy=self.policy,
-                                    blobs=self.blobs, timeouts=self.timeouts, peer=peer)  # fmt: skip
+                                    blobs=self.blobs, timeouts=self.timeouts, peer=peer,
+                                    mailauth=self.mailauth)  # fmt: skip
             await connection.run()
         finally:
             _metrics.OPEN_SESSIONS.labels(listener.name).dec()
@@ -431,3 +472,11 @@ class SmtpServer:
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
+
+
+async def _refuse(writer: asyncio.StreamWriter, reply: Reply) -> None:
+    """Say why (421) and drop the connection before any session starts."""
+    with contextlib.suppress(Exception):
+        writer.write(reply.to_bytes())
+        await asyncio.wait_for(writer.drain(), 5)
+    writer.transport.abort()

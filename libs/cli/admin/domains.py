@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from libs.cli.admin import dkim
 from libs.cli.admin._client import open_client, resource
 from libs.cli.admin._input import parse_settings
 from libs.cli.admin._output import JsonFlag, done, emit, print_fields, print_table
@@ -13,6 +14,7 @@ from libs.cli.admin._output import JsonFlag, done, emit, print_fields, print_tab
 app = typer.Typer(help="Mail domains: create, list, show, change, delete.", no_args_is_help=True)
 alias_app = typer.Typer(help="Other names under which a domain receives the same mail.", no_args_is_help=True)
 app.add_typer(alias_app, name="alias")
+app.add_typer(dkim.app, name="dkim")
 
 DomainName = Annotated[str, typer.Argument(help="Domain name (Unicode or xn-- form).", show_default=False)]
 AliasName = Annotated[str, typer.Argument(help="Alias domain name.", show_default=False)]

@@ -11,7 +11,7 @@ from libs.contracts.directory import ResolveReply
 from libs.contracts.errors import ServiceError
 from libs.log import get_logger
 from services.directory._resolver import resolve
-from services.directory.admin import accounts, admins, domains, routing
+from services.directory.admin import accounts, admins, dkim, domains, routing
 from services.directory.admin.context import AdminContext, context, principal
 from services.directory.admin.principal import Principal
 from services.directory.admin.schemas import WhoAmI
@@ -39,7 +39,7 @@ def build_admin_app(ctx: AdminContext) -> FastAPI:
     )
     app.state.ctx = ctx
     app.add_middleware(BodyLimit)
-    for router in (domains.router, accounts.router, routing.router, admins.router):
+    for router in (domains.router, dkim.router, accounts.router, routing.router, admins.router):
         app.include_router(router, prefix=API_PREFIX)
 
     @app.exception_handler(ServiceError)

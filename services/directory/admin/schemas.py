@@ -145,3 +145,26 @@ class WhoAmI(BaseModel):
     name: str
     role: str
     domain: str
+
+
+class DkimKeyCreate(Strict):
+    selector: str | None = Field(None, min_length=1, max_length=63, description="default: <algorithm>-<YYYYMMDD>")
+    algorithm: str = Field("rsa", description="rsa (rsa-sha256, 2048-bit) or ed25519 (ed25519-sha256)")
+    active: bool = Field(True, description="sign with it (the newest active key of a domain signs)")
+
+
+class DkimKeyUpdate(Strict):
+    active: bool
+
+
+class DkimKeyOut(BaseModel):
+    domain: str
+    selector: str
+    algorithm: str
+    active: bool
+    signing: bool = Field(description="this is the key the signer uses now")
+    created_at: datetime
+    public_key: str
+    dns_name: str
+    dns_record: str = Field(description="the TXT record's text to publish at dns_name")
+    dns_zone_line: str = Field(description="the same as a zone-file line, in strings of at most 255 characters")

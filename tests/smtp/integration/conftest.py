@@ -19,6 +19,7 @@ import pytest
 from libs.blobs import LocalBlobStore
 from libs.bus import Bus
 from libs.contracts import storage as contract
+from libs.testing.dnsserver import DnsServer
 from libs.testing.natsd import NatsServer
 from libs.testing.ports import free_ports
 from libs.testing.services import ServiceProcess
@@ -42,6 +43,7 @@ class SmtpSuite:
     submissions_port: int
     lmtp_port: int
     ops_port: int
+    dns: DnsServer
 
     def admin(self) -> httpx.Client:
         return httpx.Client(base_url=f"{self.admin_url}/api/v1", auth=("admin", ADMIN_PASSWORD), timeout=30)
@@ -83,12 +85,17 @@ def _provision(admin: httpx.Client) -> None:
 
 
 @pytest.fixture(scope="module")
-def smtp_suite(nats_server: NatsServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpSuite]:
+def smtp_suite(
+    request: pytest.FixtureRequest, nats_server: NatsServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SmtpSuite]:
+    """The suite; a test module may set `SMTP_ENV` (a dict) to add or change settings of the smtp process."""
     data_dir = tmp_path_factory.mktemp("smtp")
     blob_dir = data_dir / "blobs"
     blob_env = {"PARLEY_BLOB_BACKEND": "local", "PARLEY_BLOB_LOCAL_DIR": str(blob_dir)}
     directory, admin_url = start_directory(data_dir / "directory", nats_server.url)
     processes = [directory]
+    # SPF and DKIM ask this server only: no lookup ever leaves the machine.
+    dns_server = DnsServer().start()
     try:
         processes.append(
             start_storage(data_dir, nats_server.url, f"sqlite+aiosqlite:///{data_dir / 'storage.sqlite3'}", blob_env)
@@ -108,7 +115,9 @@ def smtp_suite(nats_server: NatsServer, tmp_path_factory: pytest.TempPathFactory
                 "PARLEY_SMTP_HOSTNAME": HOSTNAME,
                 "PARLEY_SMTP_COMMAND_TIMEOUT": str(COMMAND_TIMEOUT),
                 "PARLEY_SMTP_MAX_CONNECTIONS_PER_CLIENT": str(MAX_CONNECTIONS_PER_CLIENT),
+                "PARLEY_SMTP_DNS_SERVERS": dns_server.address,
                 **blob_env,
+                **getattr(request.module, "SMTP_ENV", {}),
             },
             ops_port=ops,
             data_dir=data_dir,
@@ -116,7 +125,7 @@ def smtp_suite(nats_server: NatsServer, tmp_path_factory: pytest.TempPathFactory
         processes.append(smtp)
         suite = SmtpSuite(
             nats_url=nats_server.url, admin_url=admin_url, blob_dir=blob_dir, smtp=smtp, mx_port=mx,
-            submission_port=submission, submissions_port=submissions, lmtp_port=lmtp, ops_port=ops,
+            submission_port=submission, submissions_port=submissions, lmtp_port=lmtp, ops_port=ops, dns=dns_server,
         )  # fmt: skip
         with suite.admin() as admin:
             _provision(admin)
@@ -124,3 +133,4 @@ def smtp_suite(nats_server: NatsServer, tmp_path_factory: pytest.TempPathFactory
     finally:
         for process in reversed(processes):
             process.stop()
+        dns_server.stop()

@@ -59,6 +59,7 @@ TRACE = re.compile(
     rb"\tby " + re.escape(HOSTNAME.encode()) + rb" with (?P<protocol>\S+) id \w+"
     rb"(?:\r\n\tfor <(?P<rcpt>[^>]+)>)?;\r\n"
     rb"\t[^\r\n]+\r\n"
+    rb"(?P<authres>Authentication-Results: [^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*)?"
 )
 
 
