@@ -15,8 +15,9 @@ prefers a duplicate to a loss).
 
 One attempt: recipients are grouped by domain; each domain is routed
 (`_routes.py`: static routes, smarthost, MX) and sent in one SMTP transaction
-(`_client.py`), trying the next host while every answer is temporary. Each
-recipient then is
+(`_client.py`), trying the next host while every answer is temporary. Before
+that the message is DKIM-signed with its author's domain key, if the
+directory has one (`_dkim_sign.py`). Each recipient then is
 
 - delivered (2xx) — a "relayed" DSN if it asked for NOTIFY=SUCCESS and the
   next hop does not offer DSN itself (RFC 3461 section 6.2.2);
@@ -65,6 +66,7 @@ from services.smtp import _outbound_metrics as metrics
 from services.smtp import _queue
 from services.smtp._bounces import Notifier
 from services.smtp._client import Client, Envelope, RemoteReply, TransactionResult
+from services.smtp._dkim_sign import DkimSigner, SigningUnavailable, author_domain
 from services.smtp._dsn import Action, RecipientStatus, strip_return_path
 from services.smtp._retry import RetryPolicy
 from services.smtp._routes import Hop, Router
@@ -95,6 +97,7 @@ class DeliveryWorkers:
         workers: int,
         ack_wait: float,
         max_pending: int,
+        signer: DkimSigner | None = None,
     ) -> None:
         self.bus = bus
         self.blobs = blobs
@@ -105,6 +108,7 @@ class DeliveryWorkers:
         self.workers = workers
         self.ack_wait = ack_wait
         self.max_pending = max_pending
+        self.signer = signer
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
@@ -210,7 +214,13 @@ class DeliveryWorkers:
             await msg.nak(delay=self.retry.delay(message.attempts + 1))
             return
         else:
-            results = await self._deliver(message, content)
+            signed = await self._signed(message, content, log)
+            if signed is None:
+                unavailable = RemoteReply(451, "4.7.0 DKIM signing key temporarily unavailable")
+                results = [RecipientResult(r, unavailable, None) for r in message.recipients]
+            else:
+                content = signed
+                results = await self._deliver(message, content)
         now = datetime.now(UTC)
         attempts = message.attempts + 1
         deferred = [r for r in results if not r.reply.ok and not r.reply.permanent]
@@ -246,6 +256,22 @@ class DeliveryWorkers:
                 await _queue.hold_blob(self.bus, message.blob, hold=False)
             except _queue.QueueUnavailable as exc:
                 log.warning("smtp.outbound.release_failed", error=str(exc))
+
+    async def _signed(self, message: OutboundMessage, content: bytes, log: Any) -> bytes | None:
+        """The message with a DKIM-Signature in front when the author's domain has a key
+        (RFC 6376; keys from the directory, `_dkim_sign.py`); None when the directory
+        cannot say now: the recipients are deferred rather than sent unsigned."""
+        if self.signer is None:
+            return content
+        domain = author_domain(content) or message.reverse_path.rpartition("@")[2]
+        if not domain:
+            return content
+        try:
+            header = await self.signer.sign(content, domain=domain)
+        except SigningUnavailable as exc:
+            log.warning("smtp.outbound.dkim_unavailable", domain=domain, error=str(exc)[:200])
+            return None
+        return content if header is None else header + content
 
     async def _publish_retry(self, retry: OutboundMessage, tries: int = 3) -> None:
         """Queue the retry copy; a few quick tries first, since failing here means a nak,

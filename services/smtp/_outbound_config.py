@@ -36,11 +36,6 @@ class OutboundSettings(BaseSettings):
     command_timeout: float = Field(
         300.0, gt=0, description="Seconds to wait for each reply of a remote server (RFC 5321 4.5.3.2: minutes)."
     )
-    dns_servers: list[str] = Field(
-        default_factory=list,
-        description='DNS servers for MX lookups as JSON, e.g. ["127.0.0.1:5353"]; empty: the system resolver.',
-    )
-    dns_timeout: float = Field(20.0, gt=0, description="Seconds for one MX or address lookup.")
     ack_wait: float = Field(
         120.0,
         gt=0,

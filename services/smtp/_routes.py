@@ -20,7 +20,7 @@ resolver are passed in, so tests route to loopback without DNS.
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import dns.asyncresolver
@@ -147,28 +147,21 @@ def is_null_mx(records: list[MxRecord]) -> bool:
     return len(records) == 1 and records[0].exchange in ("", ".")
 
 
-def dns_mx_lookup(*, timeout: float, servers: Sequence[str] = ()) -> MxLookup:
-    """MX records of a domain with dnspython; None when the domain exists but has no MX.
+def dns_mx_lookup(resolver: dns.asyncresolver.Resolver) -> MxLookup:
+    """MX records of a domain; None when the domain exists but has no MX.
 
-    `servers` (`ip` or `ip:port`, `[v6]:port`) replace the system's resolvers from /etc/resolv.conf.
+    The resolver is the one the sender checks use (`_dns.async_resolver`:
+    `PARLEY_SMTP_DNS_SERVERS`, `PARLEY_SMTP_DNS_TIMEOUT`, `PARLEY_SMTP_DNS_LIFETIME`).
     """
-    hops = [parse_hop(server, default_port=53) for server in servers]
 
     async def lookup(domain: str) -> list[MxRecord] | None:
-        resolver = dns.asyncresolver.Resolver(configure=not hops)
-        if hops:
-            resolver.nameservers = [hop.host for hop in hops]
-            resolver.port = hops[0].port
-        resolver.lifetime = timeout
         try:
-            answer = await resolver.resolve(domain, dns.rdatatype.MX)
+            answer = await resolver.resolve(domain, dns.rdatatype.MX, search=False)
         except dns.resolver.NXDOMAIN:
             raise NoSuchDomain(domain) from None
         except dns.resolver.NoAnswer:
             return None  # exists, no MX: connect to the domain's A/AAAA (implicit MX)
-        except (dns.exception.Timeout, dns.resolver.NoNameservers) as exc:
-            raise DnsFailure(type(exc).__name__) from None
-        except dns.exception.DNSException as exc:
+        except dns.exception.DNSException as exc:  # timeout, SERVFAIL, no server answered
             raise DnsFailure(type(exc).__name__) from None
         return [MxRecord(r.preference, r.exchange.to_text()) for r in answer]
 

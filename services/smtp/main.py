@@ -25,6 +25,8 @@ from services.smtp import _queue
 from services.smtp._auth import MECHANISMS
 from services.smtp._bounces import Notifier
 from services.smtp._client import Client
+from services.smtp._dkim_sign import DkimSigner, bus_key_source
+from services.smtp._dns import async_resolver
 from services.smtp._mailauth import MailAuth
 from services.smtp._outbound import DeliveryWorkers
 from services.smtp._outbound_config import OutboundSettings
@@ -77,9 +79,15 @@ def build_listeners(settings: SmtpSettings, context: ssl.SSLContext) -> list[Lis
 
 
 def build_workers(
-    bus: Bus, blobs: BlobStore, policy: BusPolicy, settings: SmtpSettings, outbound: OutboundSettings
+    bus: Bus,
+    blobs: BlobStore,
+    policy: BusPolicy,
+    settings: SmtpSettings,
+    outbound: OutboundSettings,
+    mailauth_settings: MailAuthSettings,
 ) -> DeliveryWorkers:
-    """The delivery workers of this process, routed and timed by the outbound settings."""
+    """The delivery workers of this process: routed and timed by the outbound settings,
+    resolving MX records and signing with DKIM as the sender checks' settings say."""
     hostname = settings.server_name()
 
     async def deliver_local(digest: str, accounts: Sequence[str]) -> bool:
@@ -93,7 +101,7 @@ def build_workers(
             routes=outbound.routes,
             smarthost=outbound.smarthost,
             default_port=outbound.default_port,
-            mx_lookup=dns_mx_lookup(timeout=outbound.dns_timeout, servers=outbound.dns_servers),
+            mx_lookup=dns_mx_lookup(async_resolver(mailauth_settings)),
         ),
         client=Client(
             local_hostname=hostname, connect_timeout=outbound.connect_timeout, command_timeout=outbound.command_timeout
@@ -111,6 +119,7 @@ def build_workers(
         workers=outbound.workers,
         ack_wait=outbound.ack_wait,
         max_pending=outbound.max_pending,
+        signer=DkimSigner(bus_key_source(bus), cache_seconds=mailauth_settings.dkim_key_cache_seconds),
     )
 
 
@@ -146,7 +155,11 @@ async def serve(
         mailauth=mailauth,
     )
     await server.start()
-    workers = build_workers(bus, blobs, policy, settings, outbound) if outbound.workers > 0 else None
+    workers = (
+        build_workers(bus, blobs, policy, settings, outbound, mailauth_settings or MailAuthSettings())
+        if outbound.workers > 0
+        else None
+    )
     workers_task = asyncio.create_task(workers.run()) if workers is not None else None
 
     async def listening() -> bool:

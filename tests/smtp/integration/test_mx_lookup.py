@@ -11,7 +11,9 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
+from services.smtp._dns import async_resolver
 from services.smtp._routes import DnsFailure, Hop, MxRecord, NoSuchDomain, Router, dns_mx_lookup
+from services.smtp.config_mailauth import MailAuthSettings
 
 ZONE = {
     "example.org.": ["10 mx1.example.org.", "20 mx2.example.org."],
@@ -48,7 +50,7 @@ async def dns_server() -> AsyncIterator[str]:
 
 
 async def test_mx_records_are_read(dns_server: str) -> None:
-    lookup = dns_mx_lookup(timeout=5, servers=[dns_server])
+    lookup = dns_mx_lookup(async_resolver(MailAuthSettings(dns_servers=dns_server)))
     records = await lookup("example.org")
     expected = [MxRecord(10, "mx1.example.org."), MxRecord(20, "mx2.example.org.")]
     assert sorted(records or [], key=lambda r: r.preference) == expected
@@ -57,14 +59,14 @@ async def test_mx_records_are_read(dns_server: str) -> None:
 
 
 async def test_no_mx_records_is_none_and_routes_to_the_domain(dns_server: str) -> None:
-    lookup = dns_mx_lookup(timeout=5, servers=[dns_server])
+    lookup = dns_mx_lookup(async_resolver(MailAuthSettings(dns_servers=dns_server)))
     assert await lookup("a-only.example") is None
     route = await Router(routes={}, mx_lookup=lookup).route("a-only.example")
     assert route.hops == (Hop("a-only.example", 25),)
 
 
 async def test_null_mx_nxdomain_and_servfail(dns_server: str) -> None:
-    lookup = dns_mx_lookup(timeout=5, servers=[dns_server])
+    lookup = dns_mx_lookup(async_resolver(MailAuthSettings(dns_servers=dns_server)))
     router = Router(routes={}, mx_lookup=lookup)
     null = await router.route("nomail.example")
     assert null.permanent and null.enhanced == "5.1.10"

@@ -35,6 +35,7 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
+import dkim
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
@@ -119,6 +120,7 @@ class Suite:
     mx_ports: list[int]
     ops_ports: list[int]
     sinks: dict[str, Sink]
+    dkim_record: str = ""
 
     def admin(self) -> httpx.Client:
         return httpx.Client(base_url=f"{self.admin_url}/api/v1", auth=("admin", ADMIN_PASSWORD), timeout=30)
@@ -235,7 +237,7 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
                 ops_ports.append(ops)
             suite = Suite(nats.url, admin_url, blob_dir, replicas, submission_ports, mx_ports, ops_ports, sinks)
             with suite.admin() as admin:
-                _provision(admin)
+                suite.dkim_record = _provision(admin)
             yield suite
         finally:
             for process in reversed(processes):
@@ -244,7 +246,8 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
                 controller.stop()
 
 
-def _provision(admin: httpx.Client) -> None:
+def _provision(admin: httpx.Client) -> str:
+    """Accounts, a forwarder, Erin's Sent setting, and a DKIM key; returns the key's TXT record."""
     assert admin.post("/domains", json={"name": DOMAIN}).status_code == 201
     for address in (CAROL, ERIN):
         reply = admin.post("/accounts", json={"address": address, "password": PASSWORD})
@@ -253,6 +256,9 @@ def _provision(admin: httpx.Client) -> None:
     assert reply.status_code == 201, reply.text
     reply = admin.patch(f"/accounts/{ERIN}/settings", json={"mail": {"save_sent": True}})
     assert reply.status_code == 200, reply.text
+    reply = admin.post(f"/domains/{DOMAIN}/dkim", json={"selector": "s1", "algorithm": "ed25519"})
+    assert reply.status_code == 201, reply.text
+    return str(reply.json()["dns_record"])
 
 
 # --- helpers -----------------------------------------------------------------------------------------
@@ -326,8 +332,10 @@ def test_submission_to_a_remote_domain_is_delivered(suite: Suite) -> None:
     (delivered,) = wait_for("delivery", lambda: suite.sinks["ok.test"].with_marker(marker))
     assert delivered.mail_from == CAROL
     assert delivered.rcpt_tos == ["Friend@ok.test"]  # the local part as the client wrote it
-    assert not delivered.content.startswith(b"Return-Path:")  # only the final MTA adds one
-    assert delivered.content.startswith(b"Received: from ")
+    header = delivered.content.split(b"\r\n\r\n")[0]
+    assert b"Return-Path:" not in header  # only the final MTA adds one
+    assert delivered.content.startswith(b"DKIM-Signature:")  # then our Received: field
+    assert b"\r\nReceived: from " in header
     assert HOSTNAME.encode() in delivered.content.split(b"\r\n\r\n")[0]
     assert b"\r\n.a leading dot\r\n" in delivered.content
     assert not delivered.tls  # this sink offers no STARTTLS
@@ -491,7 +499,8 @@ def test_local_and_remote_recipients_in_one_message(suite: Suite) -> None:
     assert delivered.rcpt_tos == ["mate@ok.test"]
     local = [raw for raw, _ in suite.mailbox(ERIN) if marker.encode() in raw]
     assert len(local) == 1
-    assert local[0].endswith(delivered.content)  # the same body; locally with Return-Path in front
+    sent_on = delivered.content[delivered.content.index(b"Received: from ") :]
+    assert local[0].endswith(sent_on)  # the same content; here behind Return-Path, there behind DKIM-Signature
 
 
 def test_a_killed_replica_leaves_its_message_to_the_other_one(suite: Suite) -> None:
@@ -517,3 +526,18 @@ def test_a_killed_replica_leaves_its_message_to_the_other_one(suite: Suite) -> N
         assert suite.sinks["stall.test"].rcpt_seen[rcpt] == 2
     finally:
         suite.replicas[busy].start()
+
+
+def test_outgoing_mail_is_dkim_signed_with_the_domain_key(suite: Suite) -> None:
+    marker = f"dkim-{uuid.uuid4().hex}"
+    submit(suite, CAROL, ["signed@ok.test"], marker)
+    (delivered,) = wait_for("delivery", lambda: suite.sinks["ok.test"].with_marker(marker))
+    assert delivered.content.startswith(b"DKIM-Signature:")
+    signature = email.message_from_bytes(delivered.content)["DKIM-Signature"]
+    assert "d=example.test" in signature and "s=s1" in signature
+
+    def txt(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"s1._domainkey.example.test."
+        return suite.dkim_record.encode()
+
+    assert dkim.verify(delivered.content, dnsfunc=txt)
