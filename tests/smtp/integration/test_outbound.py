@@ -11,7 +11,10 @@ test domain to one sink on 127.0.0.1:
 - tls.test: answers 250 and offers STARTTLS (a self-signed certificate);
 - stall.test: holds the first RCPT of each address for half a minute, then 250.
 
-Retries start after half a second and messages are given up after a few
+Other domains go by MX records from a test DNS server: mx-routed.test has an
+MX pointing at localhost (reached on the ok sink's port), nullmx.test a null MX.
+
+Retries start after half a second and messages are given up after fifteen
 seconds, so retry and bounce paths run in test time. Waits are bounded
 polls; nothing here asserts how fast anything is.
 """
@@ -43,6 +46,7 @@ from aiosmtpd.controller import Controller
 from libs.blobs import LocalBlobStore
 from libs.bus import Bus
 from libs.contracts import storage as contract
+from libs.testing.dnsserver import DnsServer
 from libs.testing.natsd import NatsServer
 from libs.testing.ports import free_ports
 from libs.testing.services import ServiceProcess
@@ -56,7 +60,7 @@ HOSTNAME = "mx.example.test"
 PASSWORD = "correct horse battery staple"
 CAROL = f"carol@{DOMAIN}"
 ERIN = f"erin@{DOMAIN}"
-GIVE_UP_AFTER = 6.0
+GIVE_UP_AFTER = 15.0  # long enough for every retry here on a busy machine, short for the give-up test
 WAIT = 60.0
 
 
@@ -196,7 +200,9 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
         "nowhere.test": f"127.0.0.1:{nowhere_port}",
     }
     processes: list[ServiceProcess] = []
-    with NatsServer() as nats:
+    with NatsServer() as nats, DnsServer() as dns_server:  # no lookup ever leaves the machine
+        dns_server.mx("mx-routed.test", "10 localhost.")  # MX hosts are reached on the ok sink's port
+        dns_server.mx("nullmx.test", "0 .")
         try:
             directory, admin_url = start_directory(data_dir / "directory", nats.url)
             processes.append(directory)
@@ -219,11 +225,13 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
                         "PARLEY_SMTP_OPS_PORT": str(ops),
                         "PARLEY_SMTP_HOSTNAME": HOSTNAME,
                         "PARLEY_SMTP_OUTBOUND_ROUTES": json.dumps(routes),
+                        "PARLEY_SMTP_OUTBOUND_DEFAULT_PORT": str(ok_port),
+                        "PARLEY_SMTP_DNS_SERVERS": dns_server.address,
                         "PARLEY_SMTP_OUTBOUND_RETRY_INITIAL": "0.5",
                         "PARLEY_SMTP_OUTBOUND_RETRY_MAX": "1",
                         "PARLEY_SMTP_OUTBOUND_GIVE_UP_AFTER": str(GIVE_UP_AFTER),
                         "PARLEY_SMTP_OUTBOUND_CONNECT_TIMEOUT": "3",
-                        "PARLEY_SMTP_OUTBOUND_COMMAND_TIMEOUT": "10",
+                        "PARLEY_SMTP_OUTBOUND_COMMAND_TIMEOUT": "20",
                         "PARLEY_SMTP_OUTBOUND_ACK_WAIT": "15",
                         **blob_env,
                     },
@@ -503,6 +511,36 @@ def test_local_and_remote_recipients_in_one_message(suite: Suite) -> None:
     assert local[0].endswith(sent_on)  # the same content; here behind Return-Path, there behind DKIM-Signature
 
 
+def test_outgoing_mail_is_dkim_signed_with_the_domain_key(suite: Suite) -> None:
+    marker = f"dkim-{uuid.uuid4().hex}"
+    submit(suite, CAROL, ["signed@ok.test"], marker)
+    (delivered,) = wait_for("delivery", lambda: suite.sinks["ok.test"].with_marker(marker))
+    assert delivered.content.startswith(b"DKIM-Signature:")
+    signature = email.message_from_bytes(delivered.content)["DKIM-Signature"]
+    assert "d=example.test" in signature and "s=s1" in signature
+
+    def txt(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"s1._domainkey.example.test."
+        return suite.dkim_record.encode()
+
+    assert dkim.verify(delivered.content, dnsfunc=txt)
+
+
+def test_mx_records_route_a_domain_without_a_static_route(suite: Suite) -> None:
+    marker = f"mx-{uuid.uuid4().hex}"
+    submit(suite, CAROL, ["someone@mx-routed.test"], marker)
+    (delivered,) = wait_for("delivery by MX", lambda: suite.sinks["ok.test"].with_marker(marker))
+    assert delivered.rcpt_tos == ["someone@mx-routed.test"]
+
+
+def test_null_mx_bounces_at_once(suite: Suite) -> None:
+    marker = f"nullmx-{uuid.uuid4().hex}"
+    submit(suite, CAROL, ["someone@nullmx.test"], marker)
+    (report,) = wait_for("the bounce", lambda: reports(suite, CAROL, marker))
+    (block,) = recipient_blocks(report)
+    assert (block["Action"], block["Status"]) == ("failed", "5.1.10")  # RFC 7505 section 4.2
+
+
 def test_a_killed_replica_leaves_its_message_to_the_other_one(suite: Suite) -> None:
     # Last in this module: it kills one replica (and starts it again).
     marker = f"crash-{uuid.uuid4().hex}"
@@ -526,18 +564,3 @@ def test_a_killed_replica_leaves_its_message_to_the_other_one(suite: Suite) -> N
         assert suite.sinks["stall.test"].rcpt_seen[rcpt] == 2
     finally:
         suite.replicas[busy].start()
-
-
-def test_outgoing_mail_is_dkim_signed_with_the_domain_key(suite: Suite) -> None:
-    marker = f"dkim-{uuid.uuid4().hex}"
-    submit(suite, CAROL, ["signed@ok.test"], marker)
-    (delivered,) = wait_for("delivery", lambda: suite.sinks["ok.test"].with_marker(marker))
-    assert delivered.content.startswith(b"DKIM-Signature:")
-    signature = email.message_from_bytes(delivered.content)["DKIM-Signature"]
-    assert "d=example.test" in signature and "s=s1" in signature
-
-    def txt(name: bytes, timeout: int = 5) -> bytes:
-        assert name == b"s1._domainkey.example.test."
-        return suite.dkim_record.encode()
-
-    assert dkim.verify(delivered.content, dnsfunc=txt)
