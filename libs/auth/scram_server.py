@@ -1,5 +1,5 @@
 """The server side of SASL SCRAM-SHA-256 (RFC 5802, RFC 7677), without channel binding,
-shared by the front ends that offer it (pop3; smtp and imap as they move over).
+shared by the front ends that offer it (smtp, pop3).
 
 The directory keeps the keys and checks the proof; this module only parses
 and builds the messages:

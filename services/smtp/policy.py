@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from libs.auth.directory_client import AuthOutcome, AuthProblem, DirectoryAuth
 from libs.bus import Bus
 from libs.contracts import directory, storage
 from libs.contracts.errors import OverQuota, ServiceError
@@ -111,6 +112,7 @@ class BusPolicy:
     def __init__(self, bus: Bus, *, hostname: str) -> None:
         self.bus = bus
         self.hostname = hostname
+        self._auth = DirectoryAuth(bus, protocol="smtp")
 
     async def check_recipient(self, address: Address, *, authenticated: bool, size: int | None) -> RecipientVerdict:
         # RFC 5321 section 4.5.1: <Postmaster> without a domain must be accepted; it
@@ -158,53 +160,17 @@ class BusPolicy:
         return None
 
     async def authenticate(self, username: str, password: str, *, client_address: str | None) -> AuthVerdict:
-        request = directory.AuthRequest(
-            mechanism=directory.Mechanism.PLAIN,
-            username=username[:512],
-            password=password[:1024],
-            client_address=client_address,
-            protocol="smtp",
-        )
-        return await self._auth(request)
+        return _verdict(await self._auth.authenticate(username, password, client_address=client_address))
 
     async def scram_params(self, username: str) -> tuple[str, int] | None:
         """Salt and iterations for the server-first message; None when the directory is down."""
-        try:
-            answer = await self.bus.request(
-                directory.RPC_SCRAM_PARAMS,
-                directory.ScramParamsRequest(username=username[:512]),
-                directory.ScramParamsReply,
-            )
-        except ServiceError as exc:
-            _log.warning("smtp.auth.directory_failed", error=str(exc))
-            return None
-        return answer.salt, answer.iterations
+        return await self._auth.scram_params(username)
 
     async def authenticate_scram(
         self, username: str, auth_message: str, proof: str, *, client_address: str | None
     ) -> AuthVerdict:
-        if len(auth_message) > 8192 or len(proof) > 512:
-            return AuthVerdict(None, None)
-        request = directory.AuthRequest(
-            mechanism=directory.Mechanism.SCRAM_SHA_256,
-            username=username[:512],
-            scram=directory.ScramProof(auth_message=auth_message, client_proof=proof),
-            client_address=client_address,
-            protocol="smtp",
-        )
-        return await self._auth(request)
-
-    async def _auth(self, request: directory.AuthRequest) -> AuthVerdict:
-        try:
-            answer = await self.bus.request(directory.RPC_AUTH, request, directory.AuthReply)
-        except ServiceError as exc:
-            _log.warning("smtp.auth.directory_failed", error=str(exc))
-            return AuthVerdict(None, Reply(454, "4.7.0", "Temporary authentication failure"))
-        if answer.ok and answer.account:
-            return AuthVerdict(answer.account, signature=answer.server_signature)
-        if answer.failure is directory.AuthFailure.THROTTLED:
-            return AuthVerdict(None, auth_throttled())
-        return AuthVerdict(None, None)
+        outcome = await self._auth.authenticate_scram(username, auth_message, proof, client_address=client_address)
+        return _verdict(outcome)
 
     async def queue_remote(self, message: OutboundMessage) -> Reply | None:
         """Queue the remote recipients; None once JetStream has the message, else the 451 to answer."""
@@ -233,3 +199,14 @@ class BusPolicy:
             else:
                 outcome.errors[result.account] = result.error or "error"
         return outcome
+
+
+def _verdict(outcome: AuthOutcome) -> AuthVerdict:
+    """The SMTP reply for the directory's answer (None: the session's own 535)."""
+    if outcome.ok:
+        return AuthVerdict(outcome.account, signature=outcome.signature)
+    if outcome.problem is AuthProblem.UNAVAILABLE:
+        return AuthVerdict(None, Reply(454, "4.7.0", "Temporary authentication failure"))
+    if outcome.problem is AuthProblem.THROTTLED:
+        return AuthVerdict(None, auth_throttled())
+    return AuthVerdict(None, None)

@@ -25,12 +25,12 @@ import asyncio
 import contextlib
 import ssl
 import uuid
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from libs.blobs import BlobStore
 from libs.log import get_logger
+from libs.netlimits import ConnectionLimiter
 from services.smtp import _metrics
 from services.smtp._auth import SaslExchange
 from services.smtp._mailauth import CheckingSpool, MailAuth, too_many_connections_per_minute
@@ -85,25 +85,6 @@ class Listener:
     config: SessionConfig
     ssl_context: ssl.SSLContext | None = None  # for STARTTLS, or implicit TLS when `implicit_tls`
     implicit_tls: bool = False
-
-
-class ConnectionLimiter:
-    """Simultaneous connections per client address, in memory (one process's view)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._open: Counter[str] = Counter()
-
-    def acquire(self, address: str) -> bool:
-        if self._open[address] >= self.limit:
-            return False
-        self._open[address] += 1
-        return True
-
-    def release(self, address: str) -> None:
-        self._open[address] -= 1
-        if self._open[address] <= 0:
-            del self._open[address]
 
 
 class _Closing(Exception):
