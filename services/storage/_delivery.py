@@ -30,6 +30,9 @@ from services.storage._quota import Limits, add_usage
 from services.storage.models import Mailbox, StoredMessage
 
 _log = get_logger()
+# Parsing is pure Python and holds the GIL, so a thread buys no parallelism, only a
+# hand-off each way; it is worth it only to keep a large message from stalling the loop.
+INLINE_PARSE_BYTES = 64 * 1024
 
 
 async def load_metadata(ctx: StorageContext, digest: str) -> tuple[bytes, Metadata]:
@@ -39,8 +42,9 @@ async def load_metadata(ctx: StorageContext, digest: str) -> tuple[bytes, Metada
         raise BlobMissing(f"no_such_blob: {digest} is not in the blob store") from None
     if len(raw) > ctx.settings.max_message_bytes:
         raise BadRequest(f"message of {len(raw)} bytes is over the limit of {ctx.settings.max_message_bytes}")
-    metadata = await asyncio.to_thread(extract, raw, text_limit=ctx.settings.text_index_bytes)
-    return raw, metadata
+    if len(raw) <= INLINE_PARSE_BYTES:
+        return raw, extract(raw, text_limit=ctx.settings.text_index_bytes)
+    return raw, await asyncio.to_thread(extract, raw, text_limit=ctx.settings.text_index_bytes)
 
 
 async def allocate(session: AsyncSession, mailbox: Mailbox, count: int) -> tuple[int, int]:
