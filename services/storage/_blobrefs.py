@@ -28,6 +28,25 @@ async def add_refs(session: AsyncSession, digest: str, size: int, count: int = 1
     )
 
 
+async def add_refs_many(session: AsyncSession, refs: dict[str, tuple[int, int]]) -> None:
+    """`add_refs` for many digests (digest: (size, new references)) in one statement.
+
+    Sorted, so two writers touching the same blobs lock their rows in the same order.
+    """
+    if not refs:
+        return
+    insert = (pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert)(Blob)
+    rows = [
+        {"digest": digest, "size": size, "refs": count, "zero_since": None}
+        for digest, (size, count) in sorted(refs.items())
+    ]
+    await session.execute(
+        insert.values(rows).on_conflict_do_update(
+            index_elements=[Blob.digest], set_={"refs": Blob.refs + insert.excluded.refs, "zero_since": None}
+        )
+    )
+
+
 async def drop_refs(session: AsyncSession, counts: dict[str, int]) -> None:
     now = datetime.now(UTC)
     for digest, count in counts.items():

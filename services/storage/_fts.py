@@ -23,20 +23,28 @@ def _is_postgres(session: AsyncSession) -> bool:
     return session.bind.dialect.name == "postgresql"
 
 
+_INSERT_SQL = {
+    "postgresql": "INSERT INTO message_fts (message_id, headers, body) "
+    "VALUES (:id, to_tsvector('simple', :headers), to_tsvector('simple', :body))",
+    "sqlite": "INSERT INTO message_fts (rowid, headers, body) VALUES (:id, :headers, :body)",
+}
+
+
 async def index_text(session: AsyncSession, message_id: int, headers: str, body: str) -> None:
+    await index_many(session, [(message_id, headers, body)])
+
+
+async def index_many(session: AsyncSession, rows: list[tuple[int, str, str]]) -> None:
+    """`index_text` for many messages (id, headers, body) in one round trip."""
+    if not rows:
+        return
     if _is_postgres(session):
-        await session.execute(
-            text(
-                "INSERT INTO message_fts (message_id, headers, body) "
-                "VALUES (:id, to_tsvector('simple', :headers), to_tsvector('simple', :body))"
-            ),
-            {"id": message_id, "headers": _pg_safe(headers), "body": _pg_safe(body)},
-        )
+        sql = _INSERT_SQL["postgresql"]
+        params = [{"id": i, "headers": _pg_safe(h), "body": _pg_safe(b)} for i, h, b in rows]
     else:
-        await session.execute(
-            text("INSERT INTO message_fts (rowid, headers, body) VALUES (:id, :headers, :body)"),
-            {"id": message_id, "headers": headers, "body": body},
-        )
+        sql = _INSERT_SQL["sqlite"]
+        params = [{"id": i, "headers": h, "body": b} for i, h, b in rows]
+    await session.execute(text(sql), params)
 
 
 _COPY_SQL = {

@@ -76,6 +76,35 @@ async def add_usage(session: AsyncSession, account: str, *, size: int, count: in
         raise OverQuota(f"over_quota: {account} would hold {used_messages} of {limits.messages} messages")
 
 
+def over_limits(limits: Limits | None, used_bytes: int, used_messages: int) -> bool:
+    if limits is None:
+        return False
+    return (limits.bytes is not None and used_bytes > limits.bytes) or (
+        limits.messages is not None and used_messages > limits.messages
+    )
+
+
+async def add_usage_many(session: AsyncSession, totals: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+    """Count (bytes, messages) more for each account in one statement; the use after it, per account.
+
+    Sorted, so two writers touching the same accounts lock their rows in the same order.
+    The caller decides what the new totals mean (see _bulk.py): nothing is refused here.
+    """
+    if not totals:
+        return {}
+    insert = _upsert(session)(Usage)
+    rows = [{"account": a, "bytes": size, "messages": count} for a, (size, count) in sorted(totals.items())]
+    statement = (
+        insert.values(rows)
+        .on_conflict_do_update(
+            index_elements=[Usage.account],
+            set_={"bytes": Usage.bytes + insert.excluded.bytes, "messages": Usage.messages + insert.excluded.messages},
+        )
+        .returning(Usage.account, Usage.bytes, Usage.messages)
+    )
+    return {row.account: (int(row.bytes), int(row.messages)) for row in await session.execute(statement)}
+
+
 async def remove_usage(session: AsyncSession, account: str, *, size: int, count: int) -> None:
     await session.execute(
         update(Usage).where(Usage.account == account).values(bytes=Usage.bytes - size, messages=Usage.messages - count)
