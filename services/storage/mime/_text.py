@@ -17,6 +17,9 @@ _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 # is one), and the replacements are plain strings: no Python callback per run.
 _BREAKS = re.compile(r"[ \t\f\v\r]+\n[ \t\f\v\r\n]*|\n[ \t\f\v\r\n]+")
 _BLANKS = re.compile(r"[\t\f\v\r][ \t\f\v\r]*| [ \t\f\v\r]+")
+# Every run that changes has one of these (after CRLF became LF); substring tests are
+# far quicker than a regular expression scan, so text without them is left alone.
+_RUNS_TO_COLLAPSE = ("\t", "\f", "\v", "\r", "  ", " \n", "\n ", "\n\n")
 # Encoded octets per character of text at most: quoted-printable (3) of 4-octet UTF-8.
 _OCTETS_PER_CHAR = 12
 
@@ -52,7 +55,10 @@ def text_for_index(parsed: ParsedMessage, raw: bytes, *, limit: int = DEFAULT_IN
 
 
 def collapse_spaces(text: str) -> str:
-    return _BLANKS.sub(" ", _BREAKS.sub("\n", text.replace("\r\n", "\n")))
+    text = text.replace("\r\n", "\n")
+    if not any(pair in text for pair in _RUNS_TO_COLLAPSE):  # common: words, single spaces, line ends
+        return text
+    return _BLANKS.sub(" ", _BREAKS.sub("\n", text))
 
 
 def _text_parts(root: Part) -> Iterator[Part]:
