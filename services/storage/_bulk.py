@@ -35,11 +35,15 @@ from services.storage._context import StorageContext
 from services.storage._delivery import PendingDelivery, store_pending
 from services.storage._fts import index_many
 from services.storage._names import canonical_name
-from services.storage._quota import Limits, add_usage_many, over_limits
+from services.storage._quota import Limits, add_usage_many, over_limits, usage_of
 from services.storage.models import Mailbox, StoredMessage
 
 _MESSAGES = StoredMessage.__table__
 _MAILBOXES = Mailbox.__table__
+# Built once: the same statement object each time lets SQLAlchemy reuse its compiled form.
+# The rows come back in any order and are matched by (mailbox, uid): asking SQLAlchemy to
+# keep the parameters' order makes it insert one row at a time on SQLite.
+_INSERT_MESSAGES = insert(_MESSAGES).returning(_MESSAGES.c.id, _MESSAGES.c.mailbox_id, _MESSAGES.c.uid)
 
 
 class _Unfit(Exception):
@@ -172,7 +176,11 @@ async def _count_usage(session: AsyncSession, items: dict[int, PendingDelivery])
         size, count = totals.get(account, (0, 0))
         totals[account] = (size + pending.metadata.size, count + 1)
         limits.setdefault(account, pending.limits)
-    used = await add_usage_many(session, totals)
+    await add_usage_many(session, totals)
+    limited = sorted(a for a, lim in limits.items() if lim.bytes is not None or lim.messages is not None)
+    if not limited:
+        return
+    used = await usage_of(session, limited)  # our own rows, locked by the upsert: the totals after it
     over = {account for account, (b, m) in used.items() if over_limits(limits[account], b, m)}
     if over:
         raise _Unfit({pos for pos, p in items.items() if p.target.account in over})
@@ -214,8 +222,9 @@ async def _insert_messages(
                 "keywords": " ".join(pending.flags.keywords), **pending.metadata.columns(),
             }
         )  # fmt: skip
-    result = await session.execute(insert(_MESSAGES).returning(_MESSAGES.c.id, sort_by_parameter_order=True), rows)
-    return dict(zip(positions, result.scalars(), strict=True))
+    result = await session.execute(_INSERT_MESSAGES, rows)
+    ids = {(row.mailbox_id, row.uid): row.id for row in result}
+    return {pos: ids[(targets[pos].id, uids[pos])] for pos in positions}
 
 
 def _announce(
