@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy import ColumnElement, Text, and_, cast, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.contracts import storage as contract
@@ -81,10 +81,13 @@ _ITEM_COLUMNS = {
 }  # fmt: skip
 
 
+_JSON_TEXT = ("envelope", "structure")
+
+
 async def fetch(ctx: StorageContext, request: contract.FetchRequest) -> contract.FetchReply:
     wanted = set(request.items)
     names = {"uid", "modseq"} | {c for item in wanted for c in _ITEM_COLUMNS[item]}
-    columns = [getattr(StoredMessage, n) for n in sorted(names)]
+    columns = [_fetched_column(n) for n in sorted(names)]
     async with ctx.read() as session:
         mailbox = await get_mailbox(session, request.account, request.mailbox)
         query = select(*columns).where(StoredMessage.mailbox_id == mailbox.id, uid_condition(request.uids))
@@ -94,6 +97,16 @@ async def fetch(ctx: StorageContext, request: contract.FetchRequest) -> contract
     next_uid = rows[request.limit]["uid"] if len(rows) > request.limit else None
     messages = [_meta(row, wanted) for row in rows[: request.limit]]
     return contract.FetchReply(uidvalidity=mailbox.uidvalidity, messages=messages, next_uid=next_uid)
+
+
+def _fetched_column(name: str):  # type: ignore[no-untyped-def]
+    column = getattr(StoredMessage, name)
+    if name in _JSON_TEXT:
+        # The stored JSON goes out as the text it is; decoding it here only to encode it
+        # again for the reply was most of a large fetch's cost. A CAST in SQL, because
+        # PostgreSQL's driver would decode a json column itself.
+        return cast(column, Text).label(name)
+    return column
 
 
 def _meta(row, wanted: set[str]) -> contract.MessageMeta:  # type: ignore[no-untyped-def]

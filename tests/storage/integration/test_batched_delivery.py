@@ -108,7 +108,7 @@ async def test_a_batch_over_several_mailboxes_gets_ascending_uids_and_one_event_
     )  # fmt: skip
     [meta] = fetched.messages
     assert meta.flags == ["\\Seen", "$Work"] and meta.modseq == added[0].modseq
-    assert meta.envelope["subject"] == "message 2" and meta.size == len(message(2))
+    assert meta.envelope_dict()["subject"] == "message 2" and meta.size == len(message(2))
 
 
 async def test_quota_and_blob_references_add_up(farm: Farm) -> None:
@@ -176,7 +176,7 @@ async def test_the_queue_answers_every_caller_with_its_own_result(farm: Farm) ->
         farm.ctx,
         contract.FetchRequest(account=ALICE, mailbox="INBOX", uids=[contract.UidRange(first=1)], items=["envelope"]),
     )
-    by_uid = {m.uid: m.envelope["subject"] for m in subjects.messages}
+    by_uid = {m.uid: m.envelope_dict()["subject"] for m in subjects.messages}
     for item, [result] in zip(items, results, strict=True):
         if item.target.account == ALICE:
             assert by_uid[result.uid] == item.metadata.envelope["subject"]

@@ -138,7 +138,7 @@ async def test_malformed_messages_are_stored_byte_exact_with_a_structure(ctx: St
     )  # fmt: skip
     [meta] = fetched.messages
     assert await ctx.blobs.get(meta.blob) == raw and meta.size == len(raw)
-    assert render_bodystructure(ParsedMessage.from_dict(meta.structure)).startswith(b"(")
+    assert render_bodystructure(ParsedMessage.from_dict(meta.structure_dict())).startswith(b"(")
 
 
 async def test_a_50_mb_single_line_is_stored_and_indexed_within_bounds(ctx: StorageContext) -> None:

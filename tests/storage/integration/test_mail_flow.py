@@ -58,7 +58,8 @@ async def test_a_message_through_its_whole_life(suite: StorageSuite) -> None:
         assert meta.uid == 1 and meta.flags == [] and meta.size == len(MESSAGE)
         assert await s.blobs.get(meta.blob) == MESSAGE  # byte-exact
         assert "café" in meta.headers["subject"]
-        assert meta.envelope and meta.structure
+        assert meta.envelope_dict()["message_id"] == "<m1@example.net>"
+        assert meta.structure_dict()["root"]["children"][1]["subtype"] == "pdf"
 
         stored = await s.call(
             contract.StoreFlagsRequest(account=alice, mailbox="INBOX", uids=[contract.UidRange(first=1)],
