@@ -13,15 +13,17 @@ own.
 Deliver requests do not reach the queue together: each first reads and
 parses its message, one after another on the event loop. Taking only what
 is queued at that instant makes batches alternate between one delivery and
-all the rest, so the writer waits up to `wait` seconds for more (or until
-`max_batch` are there) once requests are coming in; when the last batch was
-a single delivery it does not wait, so a lone delivery is not slowed down.
+all the rest. So a request announces itself while it prepares
+(`arriving()`), and the writer, once it has a delivery, waits for those
+announced to be queued too (at most `wait` seconds, or until `max_batch`
+are there). With nothing on its way, a lone delivery is committed at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from prometheus_client import Histogram
@@ -45,13 +47,13 @@ class _Waiting:
 
 
 class DeliveryQueue:
-    def __init__(self, ctx: StorageContext, *, max_batch: int = 128, wait: float = 0.002) -> None:
+    def __init__(self, ctx: StorageContext, *, max_batch: int = 128, wait: float = 0.005) -> None:
         self._ctx = ctx
         self._max_batch = max_batch
         self._wait = wait
         self._queue: asyncio.Queue[_Waiting] = asyncio.Queue()
-        self._full = asyncio.Event()
-        self._busy = False  # the last batch had company: worth waiting for the next one to fill
+        self._arriving = 0  # deliver requests preparing, which will submit shortly
+        self._settled = asyncio.Event()  # nothing more on its way, or a full batch waiting
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -63,28 +65,40 @@ class DeliveryQueue:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    @contextlib.contextmanager
+    def arriving(self) -> Iterator[None]:
+        """Around a deliver request's preparation: the writer may wait for it to submit."""
+        self._arriving += 1
+        try:
+            yield
+        finally:
+            self._arriving -= 1
+            self._check_settled()
+
     async def submit(self, items: list[PendingDelivery]) -> list[contract.DeliveryResult]:
         loop = asyncio.get_running_loop()
         waiting = [_Waiting(item, loop.create_future()) for item in items]
         for entry in waiting:
             self._queue.put_nowait(entry)
-        if self._queue.qsize() >= self._max_batch:
-            self._full.set()
+        self._check_settled()
         return list(await asyncio.gather(*(entry.future for entry in waiting)))
+
+    def _check_settled(self) -> None:
+        if self._arriving == 0 or self._queue.qsize() >= self._max_batch:
+            self._settled.set()
 
     async def _run(self) -> None:
         while True:
             batch = await self._next_batch()
             BATCH_SIZE.observe(len(batch))
-            self._busy = len(batch) > 1
             await self._commit(batch)
 
     async def _next_batch(self) -> list[_Waiting]:
         batch = [await self._queue.get()]
-        if self._busy and self._wait > 0 and self._queue.qsize() + 1 < self._max_batch:
-            self._full.clear()
+        if self._arriving and self._wait > 0 and self._queue.qsize() + 1 < self._max_batch:
+            self._settled.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._full.wait(), self._wait)
+                await asyncio.wait_for(self._settled.wait(), self._wait)
         while len(batch) < self._max_batch and not self._queue.empty():
             batch.append(self._queue.get_nowait())
         return batch

@@ -10,6 +10,7 @@ that recipient's commit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -142,6 +143,22 @@ async def deliver_alone(ctx: StorageContext, pending: PendingDelivery) -> contra
 
 
 async def deliver(ctx: StorageContext, request: contract.DeliverRequest) -> contract.DeliverReply:
+    with ctx.deliveries.arriving() if ctx.deliveries is not None else contextlib.nullcontext():
+        results, pending = await _prepare(ctx, request)
+    if ctx.deliveries is not None:
+        stored = await ctx.deliveries.submit([p for _, p in pending])
+    else:
+        stored = [await deliver_alone(ctx, p) for _, p in pending]
+    for (index, _), result in zip(pending, stored, strict=True):
+        results[index] = result
+    return contract.DeliverReply(results=[r for r in results if r is not None])
+
+
+async def _prepare(
+    ctx: StorageContext, request: contract.DeliverRequest
+) -> tuple[list[contract.DeliveryResult | None], list[tuple[int, PendingDelivery]]]:
+    """Read and parse the message once, look up each recipient's limits: the results known so
+    far (refusals) and the deliveries to store, by their place in the reply."""
     _raw, metadata = await load_metadata(ctx, request.blob)
     internal_date = request.internal_date or datetime.now(UTC)
     results: list[contract.DeliveryResult | None] = []
@@ -155,13 +172,7 @@ async def deliver(ctx: StorageContext, request: contract.DeliverRequest) -> cont
             continue
         pending.append((len(results), PendingDelivery(request.blob, metadata, target, flags, limits, internal_date)))
         results.append(None)
-    if ctx.deliveries is not None:
-        stored = await ctx.deliveries.submit([p for _, p in pending])
-    else:
-        stored = [await deliver_alone(ctx, p) for _, p in pending]
-    for (index, _), result in zip(pending, stored, strict=True):
-        results[index] = result
-    return contract.DeliverReply(results=[r for r in results if r is not None])
+    return results, pending
 
 
 async def _delivery_mailbox(session: AsyncSession, account: str, name: str) -> Mailbox:
