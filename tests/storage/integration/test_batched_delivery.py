@@ -18,7 +18,7 @@ from libs.contracts.base import Event
 from libs.db import create_engine, session_factory
 from libs.db.migrations import upgrade_async
 from libs.db.unit_of_work import UnitOfWork
-from services.storage import _messages
+from services.storage import _fetch, _messages
 from services.storage._batching import DeliveryQueue
 from services.storage._bulk import store_batch
 from services.storage._context import StorageContext
@@ -82,6 +82,11 @@ async def farm(database_url: str, tmp_path: Path) -> AsyncIterator[Farm]:
     await read_engine.dispose()
 
 
+async def fetch(ctx: StorageContext, request: contract.FetchRequest) -> contract.FetchReply:
+    """What a front end gets: the endpoint's JSON, parsed as its reply model."""
+    return contract.FetchReply.model_validate_json((await _fetch.fetch(ctx, request)).data)
+
+
 def message(n: int) -> bytes:
     return f"From: a@example.net\r\nSubject: message {n}\r\n\r\nbody number {n}\r\n".encode()
 
@@ -101,7 +106,7 @@ async def test_a_batch_over_several_mailboxes_gets_ascending_uids_and_one_event_
     assert await farm.uids(ALICE) == [1, 2, 3, 4]
     added = sorted(await farm.added(), key=lambda e: e.mailbox)
     assert [(e.mailbox, e.uids) for e in added] == [("INBOX", [2, 3, 4]), ("Sent", [1])]
-    fetched = await _messages.fetch(
+    fetched = await fetch(
         farm.ctx,
         contract.FetchRequest(account=ALICE, mailbox="INBOX", uids=[contract.UidRange(first=3, last=3)],
                               items=["flags", "envelope", "size"]),
@@ -172,7 +177,7 @@ async def test_the_queue_answers_every_caller_with_its_own_result(farm: Farm) ->
     for item, [result] in zip(items, results, strict=True):
         assert result.ok and result.account == item.target.account
     assert await farm.uids(ALICE) == list(range(1, 22)) and await farm.uids(BOB) == list(range(1, 22))
-    subjects = await _messages.fetch(
+    subjects = await fetch(
         farm.ctx,
         contract.FetchRequest(account=ALICE, mailbox="INBOX", uids=[contract.UidRange(first=1)], items=["envelope"]),
     )
