@@ -10,6 +10,8 @@ front ends parse it as such.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
 import pydantic_core
@@ -42,21 +44,18 @@ _PLAIN_ITEMS = ("envelope", "structure", "internal_date", "size", "blob")
 
 async def fetch(ctx: StorageContext, request: contract.FetchRequest) -> Encoded:
     wanted = set(request.items)
-    names = {"uid", "modseq"} | {c for item in wanted for c in _ITEM_COLUMNS[item]}
-    columns = [_column(n) for n in sorted(names)]
+    names = sorted({"uid", "modseq"} | {c for item in wanted for c in _ITEM_COLUMNS[item]})
     async with ctx.read() as session:
         mailbox = await get_mailbox(session, request.account, request.mailbox)
-        query = select(*columns).where(StoredMessage.mailbox_id == mailbox.id, uid_condition(request.uids))
+        query = select(*map(_column, names)).where(StoredMessage.mailbox_id == mailbox.id, uid_condition(request.uids))
         if request.changed_since is not None:
             query = query.where(StoredMessage.modseq > request.changed_since)
-        rows = (await session.execute(query.order_by(StoredMessage.uid).limit(request.limit + 1))).mappings().all()
-    next_uid = rows[request.limit]["uid"] if len(rows) > request.limit else None
-    items = [item for item in _PLAIN_ITEMS if item in wanted]
-    reply = {
-        "uidvalidity": mailbox.uidvalidity,
-        "messages": [_message(row, wanted, items) for row in rows[: request.limit]],
-        "next_uid": next_uid,
-    }
+        rows = (await session.execute(query.order_by(StoredMessage.uid).limit(request.limit + 1))).all()
+    uid = names.index("uid")
+    next_uid = rows[request.limit][uid] if len(rows) > request.limit else None
+    build = _builder(names, wanted)
+    reply = {"uidvalidity": mailbox.uidvalidity, "messages": [build(row) for row in rows[: request.limit]],
+             "next_uid": next_uid}  # fmt: skip
     return Encoded(pydantic_core.to_json(reply))
 
 
@@ -68,13 +67,34 @@ def _column(name: str):  # type: ignore[no-untyped-def]
     return column
 
 
-def _message(row, wanted: set[str], items: list[str]) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """One `MessageMeta` as a dict (the values come from our own columns, of the right types)."""
-    data: dict[str, Any] = {"uid": row["uid"], "modseq": row["modseq"]}
-    if "flags" in wanted:
-        data["flags"] = [CANONICAL[c] for c in CANONICAL if row[c]] + list(stored_keywords(row["keywords"]))
-    for item in items:
-        data[item] = row[item]
-    if "headers" in wanted:
-        data["headers"] = {c: row[c] for c in _ITEM_COLUMNS["headers"]}
-    return data
+def _builder(names: list[str], wanted: set[str]) -> Callable[[Sequence[Any]], dict[str, Any]]:
+    """A function from one row (columns `names`) to one `MessageMeta` as a dict; positions are
+    worked out once per request, as this runs for every message of the page."""
+    at = {name: position for position, name in enumerate(names)}
+    uid, modseq = at["uid"], at["modseq"]
+    plain = [(item, at[item]) for item in _PLAIN_ITEMS if item in wanted]
+    flag_columns = itemgetter(*(at[c] for c in _ITEM_COLUMNS["flags"])) if "flags" in wanted else None
+    flag_lists: dict[tuple[Any, ...], list[str]] = {}  # few distinct combinations in a mailbox
+    headers = [(column, at[column]) for column in _ITEM_COLUMNS["headers"]] if "headers" in wanted else None
+
+    def build(row: Sequence[Any]) -> dict[str, Any]:
+        data: dict[str, Any] = {"uid": row[uid], "modseq": row[modseq]}
+        if flag_columns is not None:
+            stored = flag_columns(row)
+            flags = flag_lists.get(stored)
+            if flags is None:
+                flags = flag_lists[stored] = _flag_list(stored)
+            data["flags"] = flags
+        for item, position in plain:
+            data[item] = row[position]
+        if headers is not None:
+            data["headers"] = {column: row[position] for column, position in headers}
+        return data
+
+    return build
+
+
+def _flag_list(stored: tuple[Any, ...]) -> list[str]:
+    """The flags of the "flags" columns (seen, answered, flagged, deleted, draft, keywords)."""
+    *system, keywords = stored
+    return [flag for flag, on in zip(CANONICAL.values(), system, strict=True) if on] + list(stored_keywords(keywords))
