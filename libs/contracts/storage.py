@@ -361,8 +361,12 @@ class SearchRequest(Message):
 
 
 class SearchReply(Message):
-    uids: list[int]
-    highest_modseq: int | None = Field(None, description="the highest MODSEQ among the matches (CONDSTORE)")
+    uids: list[int] = Field(description="the matching UIDs, ascending")
+    highest_modseq: int | None = Field(
+        None,
+        description="the highest MODSEQ among the matches, only when the criteria hold a MODSEQ key "
+        "(the one case IMAP reports it, RFC 7162 section 3.1.5); None otherwise or without matches",
+    )
 
 
 class QuotaRequest(Message):

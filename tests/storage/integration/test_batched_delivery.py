@@ -18,7 +18,7 @@ from libs.contracts.base import Event
 from libs.db import create_engine, session_factory
 from libs.db.migrations import upgrade_async
 from libs.db.unit_of_work import UnitOfWork
-from services.storage import _fetch, _messages
+from services.storage import _fetch, _messages, _search
 from services.storage._batching import DeliveryQueue
 from services.storage._bulk import store_batch
 from services.storage._context import StorageContext
@@ -181,6 +181,11 @@ async def test_the_queue_answers_every_caller_with_its_own_result(farm: Farm) ->
         farm.ctx,
         contract.FetchRequest(account=ALICE, mailbox="INBOX", uids=[contract.UidRange(first=1)], items=["envelope"]),
     )
+    found = await _search.search(
+        farm.ctx,
+        contract.SearchRequest(account=ALICE, mailbox="INBOX", criteria=contract.SearchKey(op="text", value="body")),
+    )
+    assert contract.SearchReply.model_validate_json(found.data).uids == list(range(1, 22)), "every match, ascending"
     by_uid = {m.uid: m.envelope_dict()["subject"] for m in subjects.messages}
     for item, [result] in zip(items, results, strict=True):
         if item.target.account == ALICE:

@@ -291,6 +291,17 @@ async def test_search_keys(suite: StorageSuite) -> None:
         ]
         for criteria, expected in cases:
             assert await s.search(alice, criteria) == expected, criteria
+        plain = await s.call(
+            contract.SearchRequest(account=alice, mailbox="INBOX", criteria=contract.SearchKey(op="all")),
+            contract.SearchReply,
+        )
+        assert plain.highest_modseq is None, "worked out only for a MODSEQ search"
+        status = await s.uids(alice)
+        with_modseq = await s.call(
+            contract.SearchRequest(account=alice, mailbox="INBOX", criteria=contract.SearchKey(op="modseq", value=0)),
+            contract.SearchReply,
+        )
+        assert with_modseq.uids == [1, 2] and with_modseq.highest_modseq == status.highest_modseq
         with pytest.raises(BadRequest):
             await s.search(alice, {"op": "before", "value": "not a date"})
         with pytest.raises(BadRequest):
