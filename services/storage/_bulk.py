@@ -99,7 +99,7 @@ async def _store_bulk(
             mailbox=targets[pos].name,
             uid=uids[pos],
             uidvalidity=targets[pos].uidvalidity,
-        )  # fmt: skip
+        )
         for pos, p in items.items()
     }
 
