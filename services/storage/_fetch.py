@@ -15,7 +15,7 @@ from operator import itemgetter
 from typing import Any
 
 import pydantic_core
-from sqlalchemy import Text, cast, select
+from sqlalchemy import Integer, Text, cast, literal, select
 
 from libs.bus import Encoded
 from libs.contracts import storage as contract
@@ -26,7 +26,7 @@ from services.storage._messages import uid_condition
 from services.storage.models import StoredMessage
 
 _ITEM_COLUMNS = {
-    "flags": ("seen", "answered", "flagged", "deleted", "draft", "keywords"),
+    "flags": ("flag_bits", "keywords"),
     "envelope": ("envelope",),
     "structure": ("structure",),
     "headers": (
@@ -39,6 +39,11 @@ _ITEM_COLUMNS = {
     "modseq": (),
 }  # fmt: skip
 _JSON_TEXT = ("envelope", "structure")
+# The five system flags as one number (bit i: the i-th of CANONICAL): every column of
+# every row is an object the driver makes, and a page has thousands of rows.
+_FLAG_BITS = sum(
+    (cast(getattr(StoredMessage, column), Integer) * (1 << bit) for bit, column in enumerate(CANONICAL)), literal(0)
+).label("flag_bits")
 _PLAIN_ITEMS = ("envelope", "structure", "internal_date", "size", "blob")
 
 
@@ -60,6 +65,8 @@ async def fetch(ctx: StorageContext, request: contract.FetchRequest) -> Encoded:
 
 
 def _column(name: str):  # type: ignore[no-untyped-def]
+    if name == "flag_bits":
+        return _FLAG_BITS
     column = getattr(StoredMessage, name)
     if name in _JSON_TEXT:
         # A CAST in SQL: PostgreSQL's driver would decode a json column by itself.
@@ -94,7 +101,8 @@ def _builder(names: list[str], wanted: set[str]) -> Callable[[Sequence[Any]], di
     return build
 
 
-def _flag_list(stored: tuple[Any, ...]) -> list[str]:
-    """The flags of the "flags" columns (seen, answered, flagged, deleted, draft, keywords)."""
-    *system, keywords = stored
-    return [flag for flag, on in zip(CANONICAL.values(), system, strict=True) if on] + list(stored_keywords(keywords))
+def _flag_list(stored: tuple[int, str]) -> list[str]:
+    """The flags of the "flags" columns (flag_bits, keywords)."""
+    bits, keywords = stored
+    system = [flag for bit, flag in enumerate(CANONICAL.values()) if bits & (1 << bit)]
+    return system + list(stored_keywords(keywords))
