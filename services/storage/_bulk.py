@@ -33,7 +33,7 @@ from libs.db.unit_of_work import Work
 from services.storage._blobrefs import add_refs_many
 from services.storage._context import StorageContext
 from services.storage._delivery import PendingDelivery, store_pending
-from services.storage._fts import index_many
+from services.storage._fts import IndexRow, index_many
 from services.storage._names import canonical_name
 from services.storage._quota import Limits, add_usage_many, over_limits, usage_of
 from services.storage.models import Mailbox, StoredMessage
@@ -90,7 +90,11 @@ async def _store_bulk(
     await add_refs_many(session, _blob_refs(items))
     await _check_blobs(ctx, items)
     ids = await _insert_messages(session, items, targets, uids, modseqs)
-    await index_many(session, [(ids[pos], p.metadata.header_text, p.metadata.body_text) for pos, p in items.items()])
+    await index_many(
+        session,
+        [IndexRow(ids[pos], targets[pos].id, uids[pos], p.metadata.header_text, p.metadata.body_text)
+         for pos, p in items.items()],
+    )  # fmt: skip
     _announce(work, items, targets, uids, modseqs)
     return {
         pos: contract.DeliveryResult(

@@ -88,7 +88,7 @@ async def store_message(
     )
     session.add(message)
     await session.flush()
-    await index_text(session, message.id, metadata.header_text, metadata.body_text)
+    await index_text(session, message, metadata.header_text, metadata.body_text)
     work.publish(
         contract.MailboxChanged(
             account=mailbox.account,

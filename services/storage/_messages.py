@@ -114,7 +114,7 @@ async def _copy_into(
         copies.append(copy)
         await add_refs(session, original.blob, original.size)
     await session.flush()
-    await copy_text(session, [(o.id, c.id) for o, c in zip(messages, copies, strict=True)])
+    await copy_text(session, list(zip(messages, copies, strict=True)))
     target_uids = [c.uid for c in copies]
     _publish(work, target, contract.ChangeKind.ADDED, target_uids, modseq)
     return target_uids

@@ -12,12 +12,13 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import ColumnElement, Select, Text, and_, cast, func, literal, literal_column, not_, or_, select, true
 from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.sql import Executable
 
 from libs.bus import Encoded
 from libs.contracts import storage as contract
 from libs.contracts.errors import BadRequest
 from services.storage._context import StorageContext
-from services.storage._fts import match_clause
+from services.storage._fts import joined_text_uids, match_clause
 from services.storage._mailboxes import get_mailbox
 from services.storage._messages import uid_condition
 from services.storage.models import StoredMessage as M
@@ -137,13 +138,22 @@ async def search(ctx: StorageContext, request: contract.SearchRequest) -> Encode
     async with ctx.read() as session:
         dialect = session.bind.dialect.name
         mailbox = await get_mailbox(session, request.account, request.mailbox)
-        where = and_(M.mailbox_id == mailbox.id, condition(request.criteria, dialect))
-        query = _joined_uids(dialect, where)
-        if _mentions_modseq(request.criteria):
-            query = query.add_columns(select(func.max(M.modseq)).where(where).scalar_subquery())
+        query = _text_only(dialect, mailbox.id, request.criteria)
+        if query is None:
+            where = and_(M.mailbox_id == mailbox.id, condition(request.criteria, dialect))
+            query = _joined_uids(dialect, where)
+            if _mentions_modseq(request.criteria):
+                query = query.add_columns(select(func.max(M.modseq)).where(where).scalar_subquery())
         row = (await session.execute(query)).one()
     highest = row[1] if len(row) > 1 else None
     return Encoded(b'{"uids":[%s],"highest_modseq":%s}' % ((row[0] or "").encode(), _json_int(highest)))
+
+
+def _text_only(dialect: str, mailbox_id: int, key: contract.SearchKey) -> Executable | None:
+    """The common SEARCH TEXT/BODY alone, answered from PostgreSQL's index table (_fts.py)."""
+    if dialect != "postgresql" or key.op not in ("text", "body"):
+        return None
+    return joined_text_uids(mailbox_id, _text(key.value), body_only=key.op == "body")
 
 
 def _joined_uids(dialect: str, where: ColumnElement[bool]) -> Select[tuple[str | None]]:

@@ -83,6 +83,7 @@ async def test_a_message_through_its_whole_life(suite: StorageSuite) -> None:
         )
         assert moved.source_uids == [1] and moved.target_uids == [1] and moved.expunged == [1]
         assert (await s.uids(alice)).uids == []
+        assert await s.search(alice, {"op": "text", "value": "quarter"}) == [], "its index row went with it"
         archived = await s.fetch(alice, "Archive", items=["flags"])
         assert archived.messages[0].flags == ["\\Seen", "$Important"]
         assert await s.search(alice, {"op": "text", "value": "quarter"}, mailbox="Archive") == [1]
@@ -94,6 +95,7 @@ async def test_a_message_through_its_whole_life(suite: StorageSuite) -> None:
         )  # fmt: skip
         expunged = await s.call(contract.ExpungeRequest(account=alice, mailbox="Archive"), contract.ExpungeReply)
         assert expunged.expunged == [1]
+        assert await s.search(alice, {"op": "body", "value": "numbers"}, mailbox="Archive") == []
         vanished = await s.call(
             contract.VanishedRequest(account=alice, mailbox="Archive", since_modseq=1), contract.VanishedReply
         )
