@@ -571,8 +571,8 @@ def _extract_chunk(
 
 FTS_INSERT = {
     # The statements of services.storage._fts.index_text, one row per message.
-    "postgresql": "INSERT INTO message_fts (message_id, headers, body) "
-    "VALUES (:id, to_tsvector('simple', :headers), to_tsvector('simple', :body))",
+    "postgresql": "INSERT INTO message_fts (message_id, mailbox_id, uid, headers, body) "
+    "VALUES (:id, :mailbox_id, :uid, to_tsvector('simple', :headers), to_tsvector('simple', :body))",
     "sqlite": "INSERT INTO message_fts (rowid, headers, body) VALUES (:id, :headers, :body)",
 }
 
@@ -643,8 +643,14 @@ async def populate_direct(url: str, seed: int, box: Mailbox, *, deadline: float,
                     await session.execute(
                         insert_text,
                         [
-                            {"id": message_id, "headers": clean(m.header_text), "body": clean(m.body_text)}
-                            for message_id, (_digest, m) in zip(ids, items, strict=True)
+                            {
+                                "id": message_id,
+                                "mailbox_id": mailbox.id,
+                                "uid": first_uid + offset,
+                                "headers": clean(m.header_text),
+                                "body": clean(m.body_text),
+                            }
+                            for offset, (message_id, (_digest, m)) in enumerate(zip(ids, items, strict=True))
                         ],
                     )
                     await session.execute(

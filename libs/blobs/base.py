@@ -24,8 +24,9 @@ backend follows the same rules, checked by one shared contract test suite:
 from __future__ import annotations
 
 import abc
+import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
@@ -150,6 +151,12 @@ class BlobStore(abc.ABC):
     @abc.abstractmethod
     async def exists(self, digest: str) -> bool:
         """Whether the blob is stored."""
+
+    async def missing(self, digests: Collection[str]) -> set[str]:
+        """Those of `digests` that are not stored (one batch of deliveries checks its blobs at once)."""
+        ordered = list(digests)
+        found = await asyncio.gather(*(self.exists(digest) for digest in ordered))
+        return {digest for digest, there in zip(ordered, found, strict=True) if not there}
 
     @abc.abstractmethod
     async def size(self, digest: str) -> int:

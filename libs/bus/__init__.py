@@ -6,7 +6,9 @@
   owner becomes `Unavailable` with a message that names the subject, and a
   micro-service error reply becomes the same `ServiceError` class the owner raised.
 - `Bus.serve()` registers typed handlers as NATS micro-service endpoints
-  (discoverable, with ping/stats/info for free).
+  (discoverable, with ping/stats/info for free). A handler returns its reply
+  model, or `Encoded` JSON of that model when building the model would cost
+  more than answering (thousands of records read as stored JSON).
 - `ensure_stream()` / `ensure_kv()` declare JetStream state idempotently.
 - `encode_token()` makes an account name safe to use as one subject token.
 """
@@ -36,7 +38,17 @@ from libs.contracts.base import Event, dead_letter_subject
 from libs.contracts.errors import BadRequest, ServiceError, Unavailable, error_from_code
 from libs.log import get_logger
 
-__all__ = ["Bus", "Endpoint", "timed", "connect", "encode_token", "decode_token", "ensure_stream", "ensure_kv"]
+__all__ = [
+    "Bus",
+    "Encoded",
+    "Endpoint",
+    "timed",
+    "connect",
+    "encode_token",
+    "decode_token",
+    "ensure_stream",
+    "ensure_kv",
+]
 
 ReplyT = TypeVar("ReplyT", bound=BaseModel)
 RequestT = TypeVar("RequestT", bound=BaseModel)
@@ -91,13 +103,20 @@ def timed(histogram: Any, operation: str, handler: Callable[[Any], Awaitable[Any
 
 
 @dataclass(frozen=True)
+class Encoded:
+    """A reply already encoded: JSON that the endpoint's reply model parses, sent as it is."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Endpoint:
     """One request/reply operation: subject, request model and handler."""
 
     name: str
     subject: str
     request_model: type[BaseModel]
-    handler: Callable[[Any], Awaitable[BaseModel]]
+    handler: Callable[[Any], Awaitable[BaseModel | Encoded]]
 
 
 class Bus:
@@ -209,7 +228,7 @@ def _typed_handler(ep: Endpoint) -> Callable[[Request], Awaitable[None]]:
             log.exception("bus.handler.failed")
             await request.respond_error(ServiceError.code, "internal error")
             return
-        await request.respond(reply.model_dump_json().encode())
+        await request.respond(reply.data if isinstance(reply, Encoded) else reply.model_dump_json().encode())
 
     return handle
 

@@ -16,6 +16,7 @@ asks. Mailbox names are UTF-8 with `/` as the hierarchy separator.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
@@ -225,15 +226,26 @@ class FetchRequest(Message):
 
 
 class MessageMeta(Message):
+    """One message's metadata. `envelope` and `structure` are JSON documents passed through as
+    text, exactly as storage keeps them: parsing thousands of nested objects per page into
+    Python values would cost a front end more than the request itself, and it can parse
+    (`envelope_dict()`, `structure_dict()`) only what it renders."""
+
     uid: int
     modseq: int
     flags: list[str] | None = None
     internal_date: datetime | None = None
     size: int | None = None
     blob: str | None = None
-    envelope: dict[str, Any] | None = None
-    structure: dict[str, Any] | None = None
+    envelope: str | None = Field(None, description="ENVELOPE as JSON text: an object (date, subject, from, ...)")
+    structure: str | None = Field(None, description="BODYSTRUCTURE with part offsets as JSON text: an object")
     headers: dict[str, Any] | None = None
+
+    def envelope_dict(self) -> dict[str, Any] | None:
+        return json.loads(self.envelope) if self.envelope is not None else None
+
+    def structure_dict(self) -> dict[str, Any] | None:
+        return json.loads(self.structure) if self.structure is not None else None
 
 
 class FetchReply(Message):
@@ -350,8 +362,12 @@ class SearchRequest(Message):
 
 
 class SearchReply(Message):
-    uids: list[int]
-    highest_modseq: int | None = Field(None, description="the highest MODSEQ among the matches (CONDSTORE)")
+    uids: list[int] = Field(description="the matching UIDs, ascending")
+    highest_modseq: int | None = Field(
+        None,
+        description="the highest MODSEQ among the matches, only when the criteria hold a MODSEQ key "
+        "(the one case IMAP reports it, RFC 7162 section 3.1.5); None otherwise or without matches",
+    )
 
 
 class QuotaRequest(Message):

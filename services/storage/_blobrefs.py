@@ -28,6 +28,32 @@ async def add_refs(session: AsyncSession, digest: str, size: int, count: int = 1
     )
 
 
+def _add_refs_statement(insert):  # type: ignore[no-untyped-def]
+    table = Blob.__table__
+    statement = insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.digest], set_={"refs": table.c.refs + statement.excluded.refs, "zero_since": None}
+    )
+
+
+# Built once: the same statement object each time lets SQLAlchemy reuse its compiled form.
+_ADD_REFS = {"postgresql": _add_refs_statement(pg_insert), "sqlite": _add_refs_statement(sqlite_insert)}
+
+
+async def add_refs_many(session: AsyncSession, refs: dict[str, tuple[int, int]]) -> None:
+    """`add_refs` for many digests (digest: (size, new references)), as one executemany.
+
+    Sorted, so two writers touching the same blobs lock their rows in the same order.
+    """
+    if not refs:
+        return
+    rows = [
+        {"digest": digest, "size": size, "refs": count, "zero_since": None}
+        for digest, (size, count) in sorted(refs.items())
+    ]
+    await session.execute(_ADD_REFS[session.bind.dialect.name], rows)
+
+
 async def drop_refs(session: AsyncSession, counts: dict[str, int]) -> None:
     now = datetime.now(UTC)
     for digest, count in counts.items():

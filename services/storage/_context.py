@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -14,6 +15,8 @@ from services.storage.config import StorageSettings
 
 
 class DeliverySink(Protocol):
+    def arriving(self) -> AbstractContextManager[None]: ...
+
     async def submit(self, items: list[Any]) -> list[Any]: ...
 
 

@@ -10,6 +10,7 @@ that recipient's commit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -30,6 +31,9 @@ from services.storage._quota import Limits, add_usage
 from services.storage.models import Mailbox, StoredMessage
 
 _log = get_logger()
+# Parsing is pure Python and holds the GIL, so a thread buys no parallelism, only a
+# hand-off each way; it is worth it only to keep a large message from stalling the loop.
+INLINE_PARSE_BYTES = 64 * 1024
 
 
 async def load_metadata(ctx: StorageContext, digest: str) -> tuple[bytes, Metadata]:
@@ -39,8 +43,9 @@ async def load_metadata(ctx: StorageContext, digest: str) -> tuple[bytes, Metada
         raise BlobMissing(f"no_such_blob: {digest} is not in the blob store") from None
     if len(raw) > ctx.settings.max_message_bytes:
         raise BadRequest(f"message of {len(raw)} bytes is over the limit of {ctx.settings.max_message_bytes}")
-    metadata = await asyncio.to_thread(extract, raw, text_limit=ctx.settings.text_index_bytes)
-    return raw, metadata
+    if len(raw) <= INLINE_PARSE_BYTES:
+        return raw, extract(raw, text_limit=ctx.settings.text_index_bytes)
+    return raw, await asyncio.to_thread(extract, raw, text_limit=ctx.settings.text_index_bytes)
 
 
 async def allocate(session: AsyncSession, mailbox: Mailbox, count: int) -> tuple[int, int]:
@@ -83,7 +88,7 @@ async def store_message(
     )
     session.add(message)
     await session.flush()
-    await index_text(session, message.id, metadata.header_text, metadata.body_text)
+    await index_text(session, message, metadata.header_text, metadata.body_text)
     work.publish(
         contract.MailboxChanged(
             account=mailbox.account,
@@ -138,6 +143,22 @@ async def deliver_alone(ctx: StorageContext, pending: PendingDelivery) -> contra
 
 
 async def deliver(ctx: StorageContext, request: contract.DeliverRequest) -> contract.DeliverReply:
+    with ctx.deliveries.arriving() if ctx.deliveries is not None else contextlib.nullcontext():
+        results, pending = await _prepare(ctx, request)
+    if ctx.deliveries is not None:
+        stored = await ctx.deliveries.submit([p for _, p in pending])
+    else:
+        stored = [await deliver_alone(ctx, p) for _, p in pending]
+    for (index, _), result in zip(pending, stored, strict=True):
+        results[index] = result
+    return contract.DeliverReply(results=[r for r in results if r is not None])
+
+
+async def _prepare(
+    ctx: StorageContext, request: contract.DeliverRequest
+) -> tuple[list[contract.DeliveryResult | None], list[tuple[int, PendingDelivery]]]:
+    """Read and parse the message once, look up each recipient's limits: the results known so
+    far (refusals) and the deliveries to store, by their place in the reply."""
     _raw, metadata = await load_metadata(ctx, request.blob)
     internal_date = request.internal_date or datetime.now(UTC)
     results: list[contract.DeliveryResult | None] = []
@@ -151,13 +172,7 @@ async def deliver(ctx: StorageContext, request: contract.DeliverRequest) -> cont
             continue
         pending.append((len(results), PendingDelivery(request.blob, metadata, target, flags, limits, internal_date)))
         results.append(None)
-    if ctx.deliveries is not None:
-        stored = await ctx.deliveries.submit([p for _, p in pending])
-    else:
-        stored = [await deliver_alone(ctx, p) for _, p in pending]
-    for (index, _), result in zip(pending, stored, strict=True):
-        results[index] = result
-    return contract.DeliverReply(results=[r for r in results if r is not None])
+    return results, pending
 
 
 async def _delivery_mailbox(session: AsyncSession, account: str, name: str) -> Mailbox:

@@ -10,8 +10,9 @@ report"` finds messages with those words in that order.
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, Integer, bindparam, column, text
+from sqlalchemy import ColumnElement, Integer, TextClause, bindparam, column, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.storage.models import StoredMessage
@@ -23,35 +24,57 @@ def _is_postgres(session: AsyncSession) -> bool:
     return session.bind.dialect.name == "postgresql"
 
 
-async def index_text(session: AsyncSession, message_id: int, headers: str, body: str) -> None:
+class IndexRow(NamedTuple):
+    message_id: int
+    mailbox_id: int
+    uid: int
+    headers: str
+    body: str
+
+
+# PostgreSQL keeps each row's mailbox and UID too, so a text search can answer from this
+# table alone (see search_uids); FTS5's rowid is the message id and nothing more.
+_INSERT_SQL = {
+    "postgresql": "INSERT INTO message_fts (message_id, mailbox_id, uid, headers, body) "
+    "VALUES (:id, :mailbox_id, :uid, to_tsvector('simple', :headers), to_tsvector('simple', :body))",
+    "sqlite": "INSERT INTO message_fts (rowid, headers, body) VALUES (:id, :headers, :body)",
+}
+
+
+async def index_text(session: AsyncSession, message: StoredMessage, headers: str, body: str) -> None:
+    await index_many(session, [IndexRow(message.id, message.mailbox_id, message.uid, headers, body)])
+
+
+async def index_many(session: AsyncSession, rows: list[IndexRow]) -> None:
+    """`index_text` for many messages in one round trip."""
+    if not rows:
+        return
     if _is_postgres(session):
-        await session.execute(
-            text(
-                "INSERT INTO message_fts (message_id, headers, body) "
-                "VALUES (:id, to_tsvector('simple', :headers), to_tsvector('simple', :body))"
-            ),
-            {"id": message_id, "headers": _pg_safe(headers), "body": _pg_safe(body)},
-        )
+        sql = _INSERT_SQL["postgresql"]
+        params = [
+            {"id": r.message_id, "mailbox_id": r.mailbox_id, "uid": r.uid, "headers": _pg_safe(r.headers),
+             "body": _pg_safe(r.body)}
+            for r in rows
+        ]  # fmt: skip
     else:
-        await session.execute(
-            text("INSERT INTO message_fts (rowid, headers, body) VALUES (:id, :headers, :body)"),
-            {"id": message_id, "headers": headers, "body": body},
-        )
+        sql = _INSERT_SQL["sqlite"]
+        params = [{"id": r.message_id, "headers": r.headers, "body": r.body} for r in rows]
+    await session.execute(text(sql), params)
 
 
 _COPY_SQL = {
-    "postgresql": "INSERT INTO message_fts (message_id, headers, body) "
-    "SELECT :new, headers, body FROM message_fts WHERE message_id = :old",
+    "postgresql": "INSERT INTO message_fts (message_id, mailbox_id, uid, headers, body) "
+    "SELECT :new, :mailbox_id, :uid, headers, body FROM message_fts WHERE message_id = :old",
     "sqlite": "INSERT INTO message_fts (rowid, headers, body) "
     "SELECT :new, headers, body FROM message_fts WHERE rowid = :old",
 }
 
 
-async def copy_text(session: AsyncSession, pairs: list[tuple[int, int]]) -> None:
-    """Give copied messages (new id) the index rows of their originals (old id)."""
+async def copy_text(session: AsyncSession, pairs: list[tuple[StoredMessage, StoredMessage]]) -> None:
+    """Give copied messages the index rows of their originals: (original, copy) pairs."""
     sql = text(_COPY_SQL["postgresql" if _is_postgres(session) else "sqlite"])
-    for old_id, new_id in pairs:
-        await session.execute(sql, {"old": old_id, "new": new_id})
+    for original, copy in pairs:
+        await session.execute(sql, {"old": original.id, "new": copy.id, "mailbox_id": copy.mailbox_id, "uid": copy.uid})
 
 
 async def delete_text(session: AsyncSession, message_ids: list[int]) -> None:
@@ -90,6 +113,21 @@ def match_clause(dialect: str, query: str, *, body_only: bool) -> ColumnElement[
     # unique=True: several text keys in one SEARCH each get their own parameter.
     matching = text(sql).bindparams(bindparam("q", value, unique=True)).columns(column("id", Integer))
     return StoredMessage.id.in_(matching)
+
+
+def joined_text_uids(mailbox_id: int, query: str, *, body_only: bool) -> TextClause | None:
+    """PostgreSQL: one row, the UIDs in the mailbox whose text matches `query`, ascending and
+    comma-joined, read from the index table alone (no join back to the wide messages rows);
+    None when the query has no words."""
+    terms = words(query)
+    if not terms:
+        return None
+    where = "body @@ phraseto_tsquery('simple', :q)"
+    if not body_only:
+        where = f"({where} OR headers @@ phraseto_tsquery('simple', :q))"
+    return text(
+        f"SELECT string_agg(uid::text, ',' ORDER BY uid) FROM message_fts WHERE mailbox_id = :mailbox AND {where}"
+    ).bindparams(mailbox=mailbox_id, q=" ".join(terms))
 
 
 def _pg_safe(value: str) -> str:

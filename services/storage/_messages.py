@@ -1,5 +1,5 @@
-"""Reading and changing messages: UID map, batched FETCH metadata, STORE,
-COPY/MOVE, EXPUNGE and the expunge log for QRESYNC."""
+"""Reading and changing messages: UID map, STORE, COPY/MOVE, EXPUNGE and the expunge
+log for QRESYNC. FETCH metadata is in _fetch.py."""
 
 from __future__ import annotations
 
@@ -66,51 +66,6 @@ async def uids(ctx: StorageContext, request: contract.UidsRequest) -> contract.U
         )
 
 
-_ITEM_COLUMNS = {
-    "flags": ("seen", "answered", "flagged", "deleted", "draft", "keywords"),
-    "envelope": ("envelope",),
-    "structure": ("structure",),
-    "headers": (
-        "subject", "base_subject", "from_text", "to_text", "cc_text", "bcc_text", "sent_date", "message_id",
-        "in_reply_to", "references",
-    ),
-    "internal_date": ("internal_date",),
-    "size": ("size",),
-    "blob": ("blob",),
-    "modseq": (),
-}  # fmt: skip
-
-
-async def fetch(ctx: StorageContext, request: contract.FetchRequest) -> contract.FetchReply:
-    wanted = set(request.items)
-    names = {"uid", "modseq"} | {c for item in wanted for c in _ITEM_COLUMNS[item]}
-    columns = [getattr(StoredMessage, n) for n in sorted(names)]
-    async with ctx.read() as session:
-        mailbox = await get_mailbox(session, request.account, request.mailbox)
-        query = select(*columns).where(StoredMessage.mailbox_id == mailbox.id, uid_condition(request.uids))
-        if request.changed_since is not None:
-            query = query.where(StoredMessage.modseq > request.changed_since)
-        rows = (await session.execute(query.order_by(StoredMessage.uid).limit(request.limit + 1))).mappings().all()
-    next_uid = rows[request.limit]["uid"] if len(rows) > request.limit else None
-    messages = [_meta(row, wanted) for row in rows[: request.limit]]
-    return contract.FetchReply(uidvalidity=mailbox.uidvalidity, messages=messages, next_uid=next_uid)
-
-
-def _meta(row, wanted: set[str]) -> contract.MessageMeta:  # type: ignore[no-untyped-def]
-    data: dict[str, object] = {"uid": row["uid"], "modseq": row["modseq"]}
-    if "flags" in wanted:
-        system = [CANONICAL[c] for c in CANONICAL if row[c]]
-        data["flags"] = system + list(stored_keywords(row["keywords"]))
-    for item in ("envelope", "structure", "internal_date", "size", "blob"):
-        if item in wanted:
-            data[item] = row[item]
-    if "headers" in wanted:
-        data["headers"] = {c: row[c] for c in _ITEM_COLUMNS["headers"]}
-    # The values come from our own columns, already of the right types: skip re-validating
-    # thousands of nested envelopes per page.
-    return contract.MessageMeta.model_construct(**data)
-
-
 async def store_flags(ctx: StorageContext, request: contract.StoreFlagsRequest) -> contract.StoreFlagsReply:
     change = parse_flags(request.flags)
     async with ctx.uow() as work:
@@ -159,7 +114,7 @@ async def _copy_into(
         copies.append(copy)
         await add_refs(session, original.blob, original.size)
     await session.flush()
-    await copy_text(session, [(o.id, c.id) for o, c in zip(messages, copies, strict=True)])
+    await copy_text(session, list(zip(messages, copies, strict=True)))
     target_uids = [c.uid for c in copies]
     _publish(work, target, contract.ChangeKind.ADDED, target_uids, modseq)
     return target_uids

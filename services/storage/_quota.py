@@ -76,6 +76,47 @@ async def add_usage(session: AsyncSession, account: str, *, size: int, count: in
         raise OverQuota(f"over_quota: {account} would hold {used_messages} of {limits.messages} messages")
 
 
+def over_limits(limits: Limits | None, used_bytes: int, used_messages: int) -> bool:
+    if limits is None:
+        return False
+    return (limits.bytes is not None and used_bytes > limits.bytes) or (
+        limits.messages is not None and used_messages > limits.messages
+    )
+
+
+def _add_usage_statement(insert):  # type: ignore[no-untyped-def]
+    table = Usage.__table__
+    statement = insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.account],
+        set_={
+            "bytes": table.c.bytes + statement.excluded.bytes,
+            "messages": table.c.messages + statement.excluded.messages,
+        },
+    )
+
+
+# Built once: the same statement object each time lets SQLAlchemy reuse its compiled form.
+_ADD_USAGE = {"postgresql": _add_usage_statement(pg_insert), "sqlite": _add_usage_statement(sqlite_insert)}
+
+
+async def add_usage_many(session: AsyncSession, totals: dict[str, tuple[int, int]]) -> None:
+    """Count (bytes, messages) more for each account, as one executemany; nothing is refused here
+    (see _bulk.py, which reads the new totals back where an account has limits).
+
+    Sorted, so two writers touching the same accounts lock their rows in the same order.
+    """
+    if not totals:
+        return
+    rows = [{"account": a, "bytes": size, "messages": count} for a, (size, count) in sorted(totals.items())]
+    await session.execute(_ADD_USAGE[session.bind.dialect.name], rows)
+
+
+async def usage_of(session: AsyncSession, accounts: list[str]) -> dict[str, tuple[int, int]]:
+    rows = await session.execute(select(Usage.account, Usage.bytes, Usage.messages).where(Usage.account.in_(accounts)))
+    return {row.account: (int(row.bytes), int(row.messages)) for row in rows}
+
+
 async def remove_usage(session: AsyncSession, account: str, *, size: int, count: int) -> None:
     await session.execute(
         update(Usage).where(Usage.account == account).values(bytes=Usage.bytes - size, messages=Usage.messages - count)

@@ -10,7 +10,7 @@ from prometheus_client import Histogram
 
 from libs.bus import Endpoint, timed
 from libs.contracts import storage as contract
-from services.storage import _delivery, _holds, _mailboxes, _messages, _search
+from services.storage import _delivery, _fetch, _holds, _mailboxes, _messages, _search
 from services.storage._context import StorageContext
 from services.storage._quota import get_usage
 
@@ -46,7 +46,7 @@ OPERATIONS: tuple[tuple[str, str, type[Any], Callable[..., Awaitable[Any]]], ...
     ("deliver", contract.RPC_DELIVER, contract.DeliverRequest, _delivery.deliver),
     ("append", contract.RPC_APPEND, contract.AppendRequest, _delivery.append),
     ("uids", contract.RPC_UIDS, contract.UidsRequest, _messages.uids),
-    ("fetch", contract.RPC_FETCH, contract.FetchRequest, _messages.fetch),
+    ("fetch", contract.RPC_FETCH, contract.FetchRequest, _fetch.fetch),
     ("store_flags", contract.RPC_STORE_FLAGS, contract.StoreFlagsRequest, _messages.store_flags),
     ("copy", contract.RPC_COPY, contract.CopyRequest, _messages.copy),
     ("move", contract.RPC_MOVE, contract.MoveRequest, _messages.move),

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import pytest
 
-from libs.bus import Bus, Endpoint, ensure_kv, ensure_stream
+from libs.bus import Bus, Encoded, Endpoint, ensure_kv, ensure_stream
 from libs.contracts.base import Event, Message
 from libs.contracts.errors import BadRequest, Conflict, ServiceError, Unavailable
 from libs.testing.natsd import NatsServer
@@ -51,6 +51,14 @@ async def test_typed_request_reply_and_error_mapping(bus: Bus) -> None:
         await bus.request("test.rpc.echo", Ping(text="crash"), Pong)
     msg = await bus.nc.request("test.rpc.echo", b"{not json", timeout=2)
     assert msg.headers["Nats-Service-Error-Code"] == BadRequest.code
+
+
+async def test_a_handler_may_answer_with_json_it_encoded_itself(bus: Bus) -> None:
+    async def shout(request: Ping) -> Encoded:
+        return Encoded(b'{"text": "%s"}' % request.text.upper().encode())
+
+    await bus.serve(service="shout", version="1.0.0", endpoints=[Endpoint("shout", "test.rpc.shout", Ping, shout)])
+    assert await bus.request("test.rpc.shout", Ping(text="hi"), Pong) == Pong(text="HI")
 
 
 async def test_missing_owner_and_timeout_become_unavailable(bus: Bus) -> None:

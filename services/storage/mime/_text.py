@@ -12,7 +12,14 @@ from services.storage.mime._model import ParsedMessage, Part
 
 DEFAULT_INDEX_LIMIT = 1_000_000
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
-_SPACES = re.compile(r"[ \t\f\v\r]*\n[ \t\f\v\r\n]*|[ \t\f\v\r]+")
+# Whitespace runs: one with a line break becomes "\n", any other " ". Only runs that
+# change are matched (not the single spaces between words, nor a lone "\n" once CRLF
+# is one), and the replacements are plain strings: no Python callback per run.
+_BREAKS = re.compile(r"[ \t\f\v\r]+\n[ \t\f\v\r\n]*|\n[ \t\f\v\r\n]+")
+_BLANKS = re.compile(r"[\t\f\v\r][ \t\f\v\r]*| [ \t\f\v\r]+")
+# Every run that changes has one of these (after CRLF became LF); substring tests are
+# far quicker than a regular expression scan, so text without them is left alone.
+_RUNS_TO_COLLAPSE = ("\t", "\f", "\v", "\r", "  ", " \n", "\n ", "\n\n")
 # Encoded octets per character of text at most: quoted-printable (3) of 4-octet UTF-8.
 _OCTETS_PER_CHAR = 12
 
@@ -40,15 +47,18 @@ def text_for_index(parsed: ParsedMessage, raw: bytes, *, limit: int = DEFAULT_IN
         text = decode_charset(body if data is None else data, part.charset)
         if part.subtype == "html":
             text = strip_html(text)
-        text = _SPACES.sub(_space_or_newline, text).strip()[:remaining]
+        text = collapse_spaces(text).strip()[:remaining]
         if text:
             pieces.append(text)
             remaining -= len(text) + 1
     return "\n".join(pieces)[:limit]
 
 
-def _space_or_newline(match: re.Match[str]) -> str:
-    return "\n" if "\n" in match.group() else " "
+def collapse_spaces(text: str) -> str:
+    text = text.replace("\r\n", "\n")
+    if not any(pair in text for pair in _RUNS_TO_COLLAPSE):  # common: words, single spaces, line ends
+        return text
+    return _BLANKS.sub(" ", _BREAKS.sub("\n", text))
 
 
 def _text_parts(root: Part) -> Iterator[Part]:

@@ -15,7 +15,7 @@ from libs.contracts.errors import BlobMissing
 from libs.db import create_engine, session_factory
 from libs.db.migrations import upgrade_async
 from libs.db.unit_of_work import UnitOfWork
-from services.storage import _delivery, _holds, _messages
+from services.storage import _delivery, _fetch, _holds, _messages
 from services.storage._context import StorageContext
 from services.storage._gc import collect
 from services.storage._quota import Limits, QuotaLimits
@@ -65,6 +65,11 @@ async def expunge_all(ctx: StorageContext) -> None:
         ),
     )
     await _messages.expunge(ctx, contract.ExpungeRequest(account=ACCOUNT, mailbox="INBOX"))
+
+
+async def fetch(ctx: StorageContext, request: contract.FetchRequest) -> contract.FetchReply:
+    """What a front end gets: the endpoint's JSON, parsed as its reply model."""
+    return contract.FetchReply.model_validate_json((await _fetch.fetch(ctx, request)).data)
 
 
 async def test_gc_keeps_referenced_blobs_and_collects_unreferenced_ones(ctx: StorageContext) -> None:
@@ -131,21 +136,21 @@ async def test_malformed_messages_are_stored_byte_exact_with_a_structure(ctx: St
     raw = MALFORMED[name]
     result = await deliver(ctx, raw)
     assert result.ok, result.message
-    fetched = await _messages.fetch(
+    fetched = await fetch(
         ctx,
         contract.FetchRequest(account=ACCOUNT, mailbox="INBOX", uids=[contract.UidRange(first=result.uid)],
                               items=["blob", "structure", "envelope", "size"]),
     )  # fmt: skip
     [meta] = fetched.messages
     assert await ctx.blobs.get(meta.blob) == raw and meta.size == len(raw)
-    assert render_bodystructure(ParsedMessage.from_dict(meta.structure)).startswith(b"(")
+    assert render_bodystructure(ParsedMessage.from_dict(meta.structure_dict())).startswith(b"(")
 
 
 async def test_a_50_mb_single_line_is_stored_and_indexed_within_bounds(ctx: StorageContext) -> None:
     raw = b"Subject: huge\r\n\r\n" + b"x" * (50 * 1024 * 1024) + b" needle\r\n"
     result = await deliver(ctx, raw)
     assert result.ok
-    meta = (await _messages.fetch(ctx, contract.FetchRequest(account=ACCOUNT, mailbox="INBOX",
+    meta = (await fetch(ctx, contract.FetchRequest(account=ACCOUNT, mailbox="INBOX",
                                   uids=[contract.UidRange(first=1)], items=["size"]))).messages[0]  # fmt: skip
     assert meta.size == len(raw)
 

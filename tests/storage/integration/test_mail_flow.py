@@ -58,7 +58,8 @@ async def test_a_message_through_its_whole_life(suite: StorageSuite) -> None:
         assert meta.uid == 1 and meta.flags == [] and meta.size == len(MESSAGE)
         assert await s.blobs.get(meta.blob) == MESSAGE  # byte-exact
         assert "café" in meta.headers["subject"]
-        assert meta.envelope and meta.structure
+        assert meta.envelope_dict()["message_id"] == "<m1@example.net>"
+        assert meta.structure_dict()["root"]["children"][1]["subtype"] == "pdf"
 
         stored = await s.call(
             contract.StoreFlagsRequest(account=alice, mailbox="INBOX", uids=[contract.UidRange(first=1)],
@@ -82,6 +83,7 @@ async def test_a_message_through_its_whole_life(suite: StorageSuite) -> None:
         )
         assert moved.source_uids == [1] and moved.target_uids == [1] and moved.expunged == [1]
         assert (await s.uids(alice)).uids == []
+        assert await s.search(alice, {"op": "text", "value": "quarter"}) == [], "its index row went with it"
         archived = await s.fetch(alice, "Archive", items=["flags"])
         assert archived.messages[0].flags == ["\\Seen", "$Important"]
         assert await s.search(alice, {"op": "text", "value": "quarter"}, mailbox="Archive") == [1]
@@ -93,6 +95,7 @@ async def test_a_message_through_its_whole_life(suite: StorageSuite) -> None:
         )  # fmt: skip
         expunged = await s.call(contract.ExpungeRequest(account=alice, mailbox="Archive"), contract.ExpungeReply)
         assert expunged.expunged == [1]
+        assert await s.search(alice, {"op": "body", "value": "numbers"}, mailbox="Archive") == []
         vanished = await s.call(
             contract.VanishedRequest(account=alice, mailbox="Archive", since_modseq=1), contract.VanishedReply
         )
@@ -290,6 +293,17 @@ async def test_search_keys(suite: StorageSuite) -> None:
         ]
         for criteria, expected in cases:
             assert await s.search(alice, criteria) == expected, criteria
+        plain = await s.call(
+            contract.SearchRequest(account=alice, mailbox="INBOX", criteria=contract.SearchKey(op="all")),
+            contract.SearchReply,
+        )
+        assert plain.highest_modseq is None, "worked out only for a MODSEQ search"
+        status = await s.uids(alice)
+        with_modseq = await s.call(
+            contract.SearchRequest(account=alice, mailbox="INBOX", criteria=contract.SearchKey(op="modseq", value=0)),
+            contract.SearchReply,
+        )
+        assert with_modseq.uids == [1, 2] and with_modseq.highest_modseq == status.highest_modseq
         with pytest.raises(BadRequest):
             await s.search(alice, {"op": "before", "value": "not a date"})
         with pytest.raises(BadRequest):

@@ -1,9 +1,12 @@
 """Search and sort fields, the RFC 5256 base subject, and the text given to the full-text index."""
 
 import base64
+import re
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.storage.mime import (
     SearchAddress,
@@ -15,6 +18,7 @@ from services.storage.mime import (
     strip_html,
     text_for_index,
 )
+from services.storage.mime._text import collapse_spaces
 
 
 def crlf(text: str) -> bytes:
@@ -206,3 +210,10 @@ def test_strip_html(html: str, text: str) -> None:
 def test_strip_html_is_linear_on_many_open_brackets() -> None:
     assert strip_html("<" * 1_000_000) == " "
     assert strip_html("a<" + "<script" * 200_000) == "a "
+
+
+@given(st.text(alphabet="ab \t\f\v\r\n\u00a0", max_size=40))
+def test_collapse_spaces_turns_each_run_into_one_space_or_one_line_break(text: str) -> None:
+    expected = re.sub(r"[ \t\f\v\r]*\n[ \t\f\v\r\n]*", "\n", text)
+    expected = re.sub(r"[ \t\f\v\r]+", " ", expected)
+    assert collapse_spaces(text) == expected
