@@ -1,0 +1,152 @@
+"""LOGIN and AUTHENTICATE (PLAIN, SCRAM-SHA-256) against the directory (`directory.rpc.auth`).
+
+The directory keeps the credentials and checks them (protocol "imap"); this
+module only parses the SASL messages. It is deliberately small: the SMTP
+service has the same exchange (services/smtp/_auth.py, _scram.py) and the
+two are to be folded into libs/auth. The password never reaches a log line.
+
+SCRAM-SHA-256 (RFC 5802, RFC 7677), without channel binding:
+
+    C: n,,n=user,r=<client nonce>                     S: + r=<nonce>,s=<salt>,i=<n>
+    C: c=biws,r=<nonce>,p=<proof>                     S: + v=<server signature>
+    C: (empty)                                        S: tag OK
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from dataclasses import dataclass
+
+from libs.bus import Bus
+from libs.contracts import directory
+from libs.contracts.errors import ServiceError
+from libs.log import get_logger
+
+MECHANISMS = ("PLAIN", "SCRAM-SHA-256")
+_log = get_logger()
+_NO_BINDING = base64.b64encode(b"n,,").decode()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    account: str | None
+    #: "failed" (wrong credentials), "unavailable" (directory down), "throttled".
+    reason: str = "failed"
+    signature: str | None = None
+
+
+class SaslError(ValueError):
+    """The client's SASL message is malformed."""
+
+
+class DirectoryLogin:
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+
+    async def password(self, username: str, password: str, *, client_address: str | None) -> Verdict:
+        if not username or not password:
+            return Verdict(None)
+        request = directory.AuthRequest(
+            mechanism=directory.Mechanism.PLAIN, username=username[:512], password=password[:1024],
+            client_address=client_address, protocol="imap",
+        )  # fmt: skip
+        return await self._ask(request)
+
+    async def scram_params(self, username: str) -> tuple[str, int] | None:
+        try:
+            answer = await self.bus.request(
+                directory.RPC_SCRAM_PARAMS, directory.ScramParamsRequest(username=username[:512]),
+                directory.ScramParamsReply,
+            )  # fmt: skip
+        except ServiceError as exc:
+            _log.warning("imap.auth.directory_failed", error=str(exc))
+            return None
+        return answer.salt, answer.iterations
+
+    async def scram(self, username: str, auth_message: str, proof: str, *, client_address: str | None) -> Verdict:
+        if len(auth_message) > 8192 or len(proof) > 512:
+            return Verdict(None)
+        request = directory.AuthRequest(
+            mechanism=directory.Mechanism.SCRAM_SHA_256, username=username[:512],
+            scram=directory.ScramProof(auth_message=auth_message, client_proof=proof),
+            client_address=client_address, protocol="imap",
+        )  # fmt: skip
+        return await self._ask(request)
+
+    async def _ask(self, request: directory.AuthRequest) -> Verdict:
+        try:
+            answer = await self.bus.request(directory.RPC_AUTH, request, directory.AuthReply)
+        except ServiceError as exc:
+            _log.warning("imap.auth.directory_failed", error=str(exc))
+            return Verdict(None, "unavailable")
+        if answer.ok and answer.account:
+            return Verdict(answer.account, "ok", answer.server_signature)
+        if answer.failure is directory.AuthFailure.THROTTLED:
+            return Verdict(None, "throttled")
+        return Verdict(None)
+
+
+def decode_plain(data: bytes) -> tuple[str, str, str]:
+    """RFC 4616: authzid NUL authcid NUL passwd."""
+    parts = data.split(b"\0")
+    if len(parts) != 3:
+        raise SaslError("PLAIN needs authzid, authcid and password")
+    authzid, username, password = (p.decode("utf-8") for p in parts)
+    return authzid, username, password
+
+
+@dataclass
+class ScramState:
+    username: str
+    client_first_bare: str
+    server_first: str
+    nonce: str
+    #: Set once the proof was right: the account, waiting for the client's empty last response.
+    account: str | None = None
+
+
+def _attributes(text: str) -> list[tuple[str, str]]:
+    pairs = []
+    for part in text.split(","):
+        if len(part) < 2 or part[1] != "=":
+            raise SaslError("malformed SCRAM attribute")
+        pairs.append((part[0], part[2:]))
+    return pairs
+
+
+def scram_client_first(data: bytes, *, salt: str, iterations: int) -> ScramState:
+    text = data.decode("utf-8")
+    if not text.startswith("n,,"):
+        raise SaslError("channel binding and authorization identities are not supported")
+    bare = text[3:]
+    attributes = _attributes(bare)
+    if len(attributes) < 2 or attributes[0][0] != "n" or attributes[1][0] != "r" or not attributes[1][1]:
+        raise SaslError("client-first needs n= and r=")
+    raw_name = attributes[0][1]
+    if "=" in raw_name.replace("=2C", "").replace("=3D", ""):
+        raise SaslError("bad escape in user name")
+    username = raw_name.replace("=2C", ",").replace("=3D", "=")
+    nonce = attributes[1][1] + secrets.token_urlsafe(18)
+    server_first = f"r={nonce},s={salt},i={iterations}"
+    return ScramState(username, bare, server_first, nonce)
+
+
+def scram_username(data: bytes) -> str:
+    text = data.decode("utf-8")
+    attributes = _attributes(text[3:]) if text.startswith("n,,") else []
+    if not attributes or attributes[0][0] != "n":
+        raise SaslError("client-first needs n=")
+    return attributes[0][1].replace("=2C", ",").replace("=3D", "=")
+
+
+def scram_client_final(state: ScramState, data: bytes) -> tuple[str, str]:
+    """Answers (auth message, proof) of the client-final message."""
+    text = data.decode("utf-8")
+    attributes = _attributes(text)
+    if len(attributes) < 3 or attributes[0] != ("c", _NO_BINDING) or attributes[1] != ("r", state.nonce):
+        raise SaslError("client-final does not match")
+    if attributes[-1][0] != "p":
+        raise SaslError("client-final needs p=")
+    without_proof = text[: text.rindex(",p=")]
+    return f"{state.client_first_bare},{state.server_first},{without_proof}", attributes[-1][1]
