@@ -43,11 +43,10 @@ _SECTION_NEEDS = ("blob", "structure", "size")
 def storage_items(attributes: tuple[FetchAttribute, ...]) -> set[str]:
     items: set[str] = {"modseq"}
     for attribute in attributes:
-        if attribute.section is not None or attribute.name.startswith(("RFC822", "BINARY")):
+        if attribute.name in _NEEDS and attribute.section is None:
+            items.update(_NEEDS[attribute.name])
+        else:  # a section of the body: RFC822, RFC822.HEADER/TEXT, BODY[...], BINARY[...]
             items.update(_SECTION_NEEDS)
-            if attribute.name == "RFC822.SIZE":
-                items.discard("blob")
-        items.update(_NEEDS.get(attribute.name, ()))
         if attribute.sets_seen:
             items.add("flags")
     return items
