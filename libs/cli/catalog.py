@@ -62,6 +62,15 @@ SERVICES: tuple[ServiceSpec, ...] = (
             ("LMTP", "lmtp://{host}:{lmtp_port}"),
         ),
     ),
+    ServiceSpec(
+        name="imap",
+        module="services.imap",
+        settings="services.imap.config:ImapSettings",
+        endpoints=(
+            ("IMAP (STARTTLS)", "imap://{host}:{port}"),
+            ("IMAPS (TLS)", "imaps://{host}:{tls_port}"),
+        ),
+    ),
 )
 
 

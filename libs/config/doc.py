@@ -22,6 +22,7 @@ SCHEMAS = (
     ("storage", "services.storage.config:StorageSettings"),
     ("smtp", "services.smtp.config:SmtpSettings"),
     ("smtp: sender checks and rate limits", "services.smtp.config_mailauth:MailAuthSettings"),
+    ("imap", "services.imap.config:ImapSettings"),
 )
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 

@@ -69,7 +69,11 @@ SERVICE_SETTINGS = {spec.name: settings_class(spec) for spec in SERVICES}
 # Shared settings classes that a service loads besides SuiteSettings and its
 # own (the catalog names only its own): the blob store's, for every service
 # that reads or writes blobs.
-SHARED_SETTINGS: dict[str, tuple[type[BaseSettings], ...]] = {"storage": (BlobSettings,), "smtp": (BlobSettings,)}
+SHARED_SETTINGS: dict[str, tuple[type[BaseSettings], ...]] = {
+    "storage": (BlobSettings,),
+    "smtp": (BlobSettings,),
+    "imap": (BlobSettings,),
+}
 CONTAINER_SETTINGS = {
     name: [SuiteSettings, cls, *SHARED_SETTINGS.get(name, ())] for name, cls in SERVICE_SETTINGS.items()
 }
