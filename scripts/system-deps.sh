@@ -18,6 +18,7 @@ if [ "$purpose" = "test" ]; then
     fi
     command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
     command -v swaks >/dev/null 2>&1 || missing+=(swaks)
+    command -v mbsync >/dev/null 2>&1 || missing+=(isync)
 fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0
