@@ -25,7 +25,6 @@ from libs.log import get_logger
 
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256")
 _log = get_logger()
-_NO_BINDING = base64.b64encode(b"n,,").decode()
 
 
 @dataclass(frozen=True)
@@ -102,6 +101,8 @@ class ScramState:
     client_first_bare: str
     server_first: str
     nonce: str
+    #: The GS2 header ("n,," or "n,a=<authzid>,"): the client-final's c= must carry it.
+    gs2_header: str = "n,,"
     #: Set once the proof was right: the account, waiting for the client's empty last response.
     account: str | None = None
 
@@ -115,36 +116,45 @@ def _attributes(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def scram_client_first(data: bytes, *, salt: str, iterations: int) -> ScramState:
-    text = data.decode("utf-8")
-    if not text.startswith("n,,"):
-        raise SaslError("channel binding and authorization identities are not supported")
-    bare = text[3:]
-    attributes = _attributes(bare)
+def _unescape(value: str) -> str:
+    # RFC 5802 section 5.1: "," and "=" in a name are sent as =2C and =3D.
+    if "=" in value.replace("=2C", "").replace("=3D", ""):
+        raise SaslError("bad escape in user name")
+    return value.replace("=2C", ",").replace("=3D", "=")
+
+
+def _split_client_first(text: str) -> tuple[str, str, str]:
+    """(gs2 header, username, client-first-bare). An authzid is accepted only when it names
+    the user itself (as Cyrus SASL clients send it); acting for another user is not supported."""
+    if not text.startswith("n,"):
+        raise SaslError("channel binding is not supported")
+    _, authzid, bare = text.split(",", 2) if text.count(",") >= 2 else ("", "", "")
+    attributes = _attributes(bare) if bare else []
     if len(attributes) < 2 or attributes[0][0] != "n" or attributes[1][0] != "r" or not attributes[1][1]:
         raise SaslError("client-first needs n= and r=")
-    raw_name = attributes[0][1]
-    if "=" in raw_name.replace("=2C", "").replace("=3D", ""):
-        raise SaslError("bad escape in user name")
-    username = raw_name.replace("=2C", ",").replace("=3D", "=")
-    nonce = attributes[1][1] + secrets.token_urlsafe(18)
+    username = _unescape(attributes[0][1])
+    if authzid and (not authzid.startswith("a=") or _unescape(authzid[2:]) != username):
+        raise SaslError("authorization identity is not supported")
+    return f"n,{authzid},", username, bare
+
+
+def scram_client_first(data: bytes, *, salt: str, iterations: int) -> ScramState:
+    header, username, bare = _split_client_first(data.decode("utf-8"))
+    nonce = _attributes(bare)[1][1] + secrets.token_urlsafe(18)
     server_first = f"r={nonce},s={salt},i={iterations}"
-    return ScramState(username, bare, server_first, nonce)
+    return ScramState(username, bare, server_first, nonce, header)
 
 
 def scram_username(data: bytes) -> str:
-    text = data.decode("utf-8")
-    attributes = _attributes(text[3:]) if text.startswith("n,,") else []
-    if not attributes or attributes[0][0] != "n":
-        raise SaslError("client-first needs n=")
-    return attributes[0][1].replace("=2C", ",").replace("=3D", "=")
+    return _split_client_first(data.decode("utf-8"))[1]
 
 
 def scram_client_final(state: ScramState, data: bytes) -> tuple[str, str]:
     """Answers (auth message, proof) of the client-final message."""
     text = data.decode("utf-8")
     attributes = _attributes(text)
-    if len(attributes) < 3 or attributes[0] != ("c", _NO_BINDING) or attributes[1] != ("r", state.nonce):
+    binding = base64.b64encode(state.gs2_header.encode()).decode()
+    if len(attributes) < 3 or attributes[0] != ("c", binding) or attributes[1] != ("r", state.nonce):
         raise SaslError("client-final does not match")
     if attributes[-1][0] != "p":
         raise SaslError("client-final needs p=")
