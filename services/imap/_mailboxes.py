@@ -139,12 +139,15 @@ async def handle_select(ctx: Context, command: c.Select) -> Completion:
         responses.flags(SYSTEM_FLAGS),
         responses.ok("Flags permitted", code=responses.code("PERMANENTFLAGS", permanent)),
         responses.exists(mailbox.exists),
-        responses.recent(0),
         responses.ok("UIDs valid", code=responses.code("UIDVALIDITY", str(mailbox.uidvalidity))),
         responses.ok("Predicted next UID", code=responses.code("UIDNEXT", str(listing.uidnext))),
         responses.ok("Highest", code=responses.code("HIGHESTMODSEQ", str(listing.highest_modseq))),
     ]
-    if info.first_unseen_uid is not None and (seq := mailbox.seq_of(info.first_unseen_uid)) is not None:
+    rev1 = "IMAP4REV2" not in ctx.session.enabled
+    if rev1:
+        # RFC 9051 removed \Recent, RECENT and [UNSEEN]; IMAP4rev1 clients still get them (never recent).
+        out.insert(3, responses.recent(0))
+    if rev1 and info.first_unseen_uid is not None and (seq := mailbox.seq_of(info.first_unseen_uid)) is not None:
         out.append(responses.ok("First unseen", code=responses.code("UNSEEN", str(seq))))
     await ctx.emit(*out)
     if command.qresync is not None and command.qresync.uidvalidity == mailbox.uidvalidity:

@@ -253,10 +253,13 @@ async def handle_search(ctx: Context, command: c.Search) -> Completion:
     uids, highest = found
     modseq = highest if _uses_modseq(command.criteria) and uids else None
     numbers = uids if command.uid else [mailbox.seq_of(u) or 0 for u in uids]
-    if command.return_options is None:
+    return_options = command.return_options
+    if return_options is None and "IMAP4REV2" in ctx.session.enabled:
+        return_options = ()  # RFC 9051 6.4.4: an IMAP4rev2 client gets ESEARCH (ALL)
+    if return_options is None:
         await ctx.emit(responses.search(numbers, modseq=modseq))
         return ok()
-    options = set(command.return_options) or {"ALL"}
+    options = set(return_options) or {"ALL"}
     if "SAVE" in options:
         mailbox.saved = list(uids)
         options.discard("SAVE")
