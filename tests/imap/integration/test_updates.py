@@ -70,7 +70,7 @@ def test_condstore_and_qresync_round_trip(imap_suite: ImapSuite) -> None:
     fetched = [line for line in reply if line.startswith(b"* ") and b"FETCH" in line]
     assert len(fetched) == 1 and b"UID %d" % uids[0] in fetched[0] and b"MODSEQ" in fetched[0], reply
     client.command(f"q5 UID STORE {uids[1]} +FLAGS.SILENT (\\Deleted)")
-    client.command("q6 UID EXPUNGE %d" % uids[1])
+    client.command(f"q6 UID EXPUNGE {uids[1]}")
     client.command("q7 LOGOUT")
     client.close()
 
