@@ -110,3 +110,43 @@ def test_service_is_healthy_after_all_that(imap_suite: ImapSuite) -> None:
     assert httpx.get(f"http://127.0.0.1:{imap_suite.ops_port}/readyz", timeout=5).status_code == 200
     metrics = httpx.get(f"http://127.0.0.1:{imap_suite.ops_port}/metrics", timeout=5).text
     assert "parley_imap_sessions_total" in metrics
+
+
+def test_a_client_that_never_reads_is_dropped(imap_suite: ImapSuite, tmp_path) -> None:
+    """With a short write timeout, a client that stops reading a large FETCH is cut off alone."""
+    import httpx
+
+    from tests.imap.integration.conftest import start_imap
+
+    blob_env = {"PARLEY_BLOB_BACKEND": "local", "PARLEY_BLOB_LOCAL_DIR": str(imap_suite.blob_dir)}
+    process, _, tls_port, ops = start_imap(tmp_path, imap_suite.nats_url, blob_env, PARLEY_IMAP_WRITE_TIMEOUT="2")
+    try:
+        big = b"From: a@example.org\r\nSubject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 4000
+        for _ in range(4):
+            imap_suite.deliver(big, mailbox="Drafts")  # 4 x 4 MB, fetched three times over
+        stalled = RawClient(tls_port)
+        stalled.login()
+        stalled.command("w1 SELECT Drafts")
+        stalled.send(b"w2 FETCH 1:* (BODY.PEEK[] BODY.PEEK[TEXT] BODY.PEEK[1])\r\n")  # and never read
+
+        def open_sessions() -> float:
+            text = httpx.get(f"http://127.0.0.1:{ops}/metrics", timeout=5).text
+            return sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith("parley_imap_sessions_open{")
+            )
+
+        other = RawClient(tls_port)
+        other.login()
+        assert other.command("o1 NOOP")[-1].startswith(b"o1 OK")
+        assert open_sessions() == 2
+        deadline = time.monotonic() + 20
+        while open_sessions() > 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert open_sessions() == 1
+        assert other.command("o2 NOOP")[-1].startswith(b"o2 OK")
+        other.close()
+        stalled.close()
+    finally:
+        process.stop()
