@@ -64,6 +64,9 @@ class Context:
     session: Session
     blobs: BlobStore
     emit: Callable[..., Awaitable[None]]
+    #: Writes octets as they are (a FETCH response streamed from the blob store); only
+    #: between two responses, when the core has nothing queued.
+    write: Callable[[bytes], Awaitable[None]]
     append_limit: int
     store: _store.Store | None = None
     selected: SelectedMailbox | None = None

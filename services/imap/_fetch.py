@@ -19,12 +19,29 @@ import base64
 import binascii
 import quopri
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from libs.blobs import BlobStore
 from services.imap._store import MessageData
 from services.imap.protocol import FetchAttribute, Section, responses
+
+#: Section data larger than this is streamed from the blob store to the socket, never held.
+STREAM_THRESHOLD = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class BlobRange:
+    """Section data to be sent as a literal straight from the blob store: octets [start, end)."""
+
+    blob: str
+    start: int
+    end: int
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
 
 
 class UnknownEncoding(Exception):
@@ -188,7 +205,9 @@ class FetchRenderer:
             return len(data)
         return responses.Literal(_partial(data, attribute.partial), binary=b"\0" in data)
 
-    async def _range(self, message: MessageData, section: Section, partial: tuple[int, int] | None) -> bytes:
+    async def _range(
+        self, message: MessageData, section: Section, partial: tuple[int, int] | None
+    ) -> bytes | BlobRange:
         bounds = section_range(message.structure or {}, section)
         if bounds is None or message.blob is None:
             return b""  # RFC 9051 6.4.5: a section that does not exist is empty
@@ -200,6 +219,8 @@ class FetchRenderer:
             start, end = min(start + partial[0], end), min(start + partial[0] + partial[1], end)
         if start >= end:
             return b""
+        if end - start > STREAM_THRESHOLD:
+            return BlobRange(message.blob, start, end)  # written straight from the blob store
         return await self.blobs.get_range(message.blob, start, end)
 
     async def _binary(self, message: MessageData, section: Section) -> bytes:
@@ -208,7 +229,10 @@ class FetchRenderer:
         if part is None or message.blob is None:
             return b""
         if not section.part or part.get("type") == "multipart" or part.get("message") is not None:
-            return await self._range(message, section, None)  # no transfer encoding to undo
+            data = await self._range(message, section, None)  # no transfer encoding to undo
+            if isinstance(data, BlobRange):
+                return await self.blobs.get_range(data.blob, data.start, data.end)
+            return data
         raw = await self.blobs.get_range(message.blob, int(part["header_end"]), int(part["end"]))
         return decode_transfer(raw, part.get("encoding"))
 
@@ -222,3 +246,38 @@ def with_sizes(part: Mapping[str, Any]) -> dict[str, Any]:
     if part.get("message"):
         out["message"] = with_sizes(part["message"])
     return out
+
+
+def render_fetch(sequence_number: int, items: list[tuple[str, object]], *, utf8: bool) -> list[bytes | BlobRange]:
+    """A FETCH response as pieces: rendered bytes, and BlobRanges to copy in as literal contents.
+
+    Each item is rendered by the core's serializer (``responses.fetch``) on its own; only
+    the literal contents of BlobRange items are left for the caller to stream.
+    """
+    pieces: list[bytes | BlobRange] = []
+    text = b"* %d FETCH (" % sequence_number
+    for index, (name, value) in enumerate(items):
+        text += b" " if index else b""
+        if isinstance(value, BlobRange):
+            pieces += [text + name.encode("ascii") + b" {%d}\r\n" % value.size, value]
+            text = b""
+            continue
+        if isinstance(value, bytes) and b"\0" in value and not name.startswith("BINARY"):
+            # A stored message with NUL octets (not valid RFC 5322, but stored byte-exact):
+            # sent as it is; only BINARY may use literal8 (RFC 3516 section 4.2).
+            pieces.append(text + name.encode("ascii") + b" {%d}\r\n" % len(value) + value)
+            text = b""
+            continue
+        one = responses.fetch(sequence_number, [(name, value)]).to_bytes(utf8=utf8)
+        text += one[len(b"* %d FETCH (" % sequence_number) : -3]  # the item alone, without "* n FETCH (" and ")\r\n"
+    pieces.append(text + b")\r\n")
+    return pieces
+
+
+async def stream_range(blobs: BlobStore, blob_range: BlobRange) -> AsyncIterator[bytes]:
+    chunks = blobs.open_stream(blob_range.blob, blob_range.start, blob_range.end)
+    try:
+        async for chunk in chunks:
+            yield chunk
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]

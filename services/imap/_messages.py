@@ -14,7 +14,7 @@ from typing import Any
 from libs.contracts import errors
 from services.imap import _search
 from services.imap._context import Completion, Context, bad, no, ok, refusal
-from services.imap._fetch import FetchRenderer, UnknownEncoding, storage_items
+from services.imap._fetch import BlobRange, FetchRenderer, UnknownEncoding, render_fetch, storage_items, stream_range
 from services.imap._mailbox import SelectedMailbox, compact
 from services.imap.protocol import SequenceSet, responses
 from services.imap.protocol import commands as c
@@ -67,12 +67,22 @@ async def handle_fetch(ctx: Context, command: c.Fetch) -> Completion:
                 )
                 if message.uid in seen_set and not any(a.name == "FLAGS" for a in attributes):
                     data.append(("FLAGS", list(seen_set[message.uid])))
-                await ctx.emit(responses.fetch(seq, data))
+                await _send_fetch(ctx, seq, data)
     except UnknownEncoding:
         return no("Unknown Content-Transfer-Encoding", "UNKNOWN-CTE")
     except errors.ServiceError as exc:
         return refusal(exc)
     return ok()
+
+
+async def _send_fetch(ctx: Context, seq: int, items: list[tuple[str, Any]]) -> None:
+    """One FETCH response; large section data goes from the blob store to the socket in chunks."""
+    for piece in render_fetch(seq, items, utf8=ctx.session.utf8):
+        if isinstance(piece, BlobRange):
+            async for chunk in stream_range(ctx.blobs, piece):
+                await ctx.write(chunk)
+        else:
+            await ctx.write(piece)
 
 
 def _in_uid_set(uid: int, sequence_set: SequenceSet, mailbox: SelectedMailbox) -> bool:

@@ -147,8 +147,9 @@ class Connection:
         self.session = Session(listener.config)
         self.log = get_logger(session_id=self.session_id, peer=peer, listener=listener.name)
         self.ctx = Context(
-            session=self.session, blobs=blobs, emit=self._emit, append_limit=listener.config.limits.append_limit
-        )
+            session=self.session, blobs=blobs, emit=self._emit, write=self._write_raw,
+            append_limit=listener.config.limits.append_limit,
+        )  # fmt: skip
         self._uploads: dict[int, Upload] = {}
         self._scram: _auth.ScramState | None = None
         self._subscription: Any = None
@@ -261,6 +262,11 @@ class Connection:
             self.log.info("imap.session.write_timeout")
             self.writer.transport.abort()
             raise _Closing from None
+
+    async def _write_raw(self, data: bytes) -> None:
+        if self.session.mode is Mode.CLOSED:
+            raise _Closing
+        await self._write(data)
 
     async def _emit(self, *items: responses.Response) -> None:
         await self._write(self.session.untagged(*items))

@@ -215,3 +215,17 @@ def test_quota_and_over_quota(imap_suite: ImapSuite) -> None:
     typ, data = client.append("INBOX", None, None, SIMPLE * 30)
     assert typ == "NO" and b"OVERQUOTA" in data[0]
     client.logout()
+
+
+def test_large_bodies_are_streamed_byte_exact(imap_suite: ImapSuite) -> None:
+    body = b"".join(b"line %07d of a large message, streamed from the blob store\r\n" % n for n in range(40000))
+    raw = b"From: big@example.org\r\nSubject: large\r\n\r\n" + body
+    uid = imap_suite.deliver(raw, account=CAROL, mailbox="Archive")
+    client = imap_suite.client(CAROL)
+    client.select("Archive")
+    typ, data = client.uid("FETCH", str(uid), "(UID BODY.PEEK[] BODY.PEEK[TEXT]<1000.300000> RFC822.SIZE)")
+    items = [item for item in data if isinstance(item, tuple)]
+    assert items[0][1] == raw
+    assert items[1][1] == body[1000:301000]
+    assert f"RFC822.SIZE {len(raw)}".encode() in flat(data)
+    client.logout()

@@ -165,3 +165,18 @@ def test_plain() -> None:
     assert _auth.decode_plain(b"\0alice\0pw") == ("", "alice", "pw")
     with pytest.raises(_auth.SaslError):
         _auth.decode_plain(b"alice\0pw")
+
+
+def test_fetch_responses_stream_large_sections() -> None:
+    from services.imap._fetch import BlobRange, render_fetch
+
+    pieces = render_fetch(
+        3, [("UID", 9), ("FLAGS", ["\\Seen"]), ("BODY[]", BlobRange("ab" * 32, 10, 20)), ("RFC822.SIZE", 5)], utf8=False
+    )
+    assert pieces == [
+        b"* 3 FETCH (UID 9 FLAGS (\\Seen) BODY[] {10}\r\n",
+        BlobRange("ab" * 32, 10, 20),
+        b" RFC822.SIZE 5)\r\n",
+    ]
+    assert render_fetch(1, [("BODY[TEXT]", b"a\0b")], utf8=False) == [b"* 1 FETCH (BODY[TEXT] {3}\r\na\0b", b")\r\n"]
+    assert render_fetch(1, [("BODY[TEXT]", b"hi")], utf8=False) == [b"* 1 FETCH (BODY[TEXT] {2}\r\nhi)\r\n"]
