@@ -154,6 +154,7 @@ class Connection:
         self._scram: _auth.ScramState | None = None
         self._subscription: Any = None
         self._wake = asyncio.Event()
+        self.stopping = asyncio.Event()
         self._read_task: asyncio.Task[bytes] | None = None
         self._deadline = 0.0
         self._idling = False
@@ -229,14 +230,18 @@ class Connection:
             remaining = self._deadline - time.monotonic()
             if remaining <= 0:
                 await self._timeout()
-            waits: set[asyncio.Future[Any]] = {self._read_task}
+            stop = asyncio.ensure_future(self.stopping.wait())
+            waits: set[asyncio.Future[Any]] = {self._read_task, stop}
             wake = None
             if self._idling:
                 wake = asyncio.ensure_future(self._wake.wait())
                 waits.add(wake)
             done, _ = await asyncio.wait(waits, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
-            if wake is not None and not wake.done():
-                wake.cancel()
+            for waiter in (wake, stop):
+                if waiter is not None and not waiter.done():
+                    waiter.cancel()
+            if stop in done:
+                await self._say_goodbye("Server shutting down, please reconnect")
             if self._read_task in done:
                 task, self._read_task = self._read_task, None
                 return task.result()
@@ -246,8 +251,12 @@ class Connection:
 
     async def _timeout(self) -> None:
         self.log.info("imap.session.timeout", state=self.session.state.name)
+        await self._say_goodbye("Autologout; idle for too long")
+
+    async def _say_goodbye(self, text: str) -> None:
+        """``* BYE`` between commands (or during IDLE) and close (RFC 9051 section 7.1.5)."""
         with contextlib.suppress(Exception):
-            await self._write(self.session.bye("Autologout; idle for too long"))
+            await self._write(self.session.bye(text))
         raise _Closing
 
     async def _write(self, data: bytes) -> None:
@@ -505,6 +514,7 @@ class ImapServer:
         self.limiter = ConnectionLimiter(max_connections_per_client)
         self._servers: list[asyncio.Server] = []
         self._connections: set[asyncio.Task[Any]] = set()
+        self._sessions: set[Connection] = set()
 
     @property
     def serving(self) -> bool:
@@ -538,22 +548,26 @@ class ImapServer:
             self._connections.add(task)
         _metrics.SESSIONS.labels(listener.name).inc()
         _metrics.OPEN_SESSIONS.labels(listener.name).inc()
+        connection = Connection(
+            listener=listener, reader=reader, writer=writer, bus=self.bus, blobs=self.blobs,
+            login=self.login, timeouts=self.timeouts, peer=peer,
+        )  # fmt: skip
         try:
-            connection = Connection(
-                listener=listener, reader=reader, writer=writer, bus=self.bus, blobs=self.blobs,
-                login=self.login, timeouts=self.timeouts, peer=peer,
-            )  # fmt: skip
+            self._sessions.add(connection)
             await connection.run()
         finally:
+            self._sessions.discard(connection)
             _metrics.OPEN_SESSIONS.labels(listener.name).dec()
             self.limiter.release(peer)
             if task is not None:
                 self._connections.discard(task)
 
     async def close(self, grace: float = 2.0) -> None:
-        """Stop accepting, give open sessions `grace` seconds, then cut them (clients reconnect)."""
+        """Stop accepting; sessions say BYE once their command is done, `grace` seconds at most."""
         for server in self._servers:
             server.close()
+        for connection in self._sessions:
+            connection.stopping.set()
         if self._connections:
             _, pending = await asyncio.wait(set(self._connections), timeout=grace)
             for task in pending:

@@ -101,3 +101,21 @@ def test_esearch_and_searchres(imap_suite: ImapSuite) -> None:
     reply = client.command("e4 FETCH $ (UID)")
     assert len([line for line in reply if line.startswith(b"* ")]) == 4
     client.close()
+
+
+def test_shutdown_says_bye_to_open_sessions(imap_suite: ImapSuite, tmp_path) -> None:
+    from tests.imap.integration.conftest import start_imap
+
+    blob_env = {"PARLEY_BLOB_BACKEND": "local", "PARLEY_BLOB_LOCAL_DIR": str(imap_suite.blob_dir)}
+    process, _, tls_port, _ = start_imap(tmp_path, imap_suite.nats_url, blob_env)
+    try:
+        waiting, idling = RawClient(tls_port), RawClient(tls_port)
+        waiting.login()
+        idling.login()
+        idling.command("i1 SELECT INBOX")
+        idling.send(b"i2 IDLE\r\n")
+        assert idling.line() == b"+ idling"
+    finally:
+        process.stop()
+    assert waiting.line().startswith(b"* BYE")
+    assert idling.line().startswith(b"* BYE")
