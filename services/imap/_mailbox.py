@@ -26,20 +26,31 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable
 
+from libs.contracts import errors
 from services.imap import _store
 from services.imap.protocol import SeqRange, SequenceSet, responses
 
 _OWN_MODSEQS = 256
 
 
+class MailboxGone(Exception):
+    """The selected mailbox was deleted (or replaced) by another session."""
+
+
 class SelectedMailbox:
-    def __init__(self, name: str, *, uidvalidity: int, uids: list[int], highest_modseq: int, read_only: bool) -> None:
+    def __init__(
+        self, name: str, *, uidvalidity: int, uids: list[int], highest_modseq: int, read_only: bool,
+        mailbox_id: int | None = None,
+    ) -> None:  # fmt: skip
         self.name = name
+        self.mailbox_id = mailbox_id
         self.uidvalidity = uidvalidity
         self.uids = uids
         self.highest_modseq = highest_modseq
         self.read_only = read_only
         self.stale = False
+        #: Deleted by another session; the session ends with BYE (RFC 9051 section 7.1.5).
+        self.gone = False
         self.flag_changes: set[int] = set()
         self.saved: list[int] = []  # SEARCHRES (RFC 5182): UIDs of "$"
         self._own_modseqs: list[int] = []
@@ -105,7 +116,9 @@ class SelectedMailbox:
 
     def apply(self, event: _store.MailboxChanged) -> bool:
         """Note an event of this account; answers whether it concerns this mailbox."""
-        if event.mailbox != self.name or event.uidvalidity != self.uidvalidity:
+        # The id survives a rename (the event of a rename carries the new name).
+        same = event.mailbox_id == self.mailbox_id if self.mailbox_id is not None else event.mailbox == self.name
+        if not same or event.uidvalidity != self.uidvalidity:
             return False
         if event.kind is _store.ChangeKind.FLAGS:
             if event.modseq in self._own_modseqs:
@@ -119,24 +132,33 @@ class SelectedMailbox:
             if self.uids and all(u <= self.uids[-1] for u in event.uids):
                 return False
             self.stale = True
+        elif event.kind is _store.ChangeKind.MAILBOX_RENAMED and event.new_name and self.name != "INBOX":
+            self.name = event.new_name  # renamed by another session: follow it (same messages)
+        elif event.kind is _store.ChangeKind.MAILBOX_DELETED:
+            self.gone = True
         else:
             self.stale = True
         return True
 
     @property
     def pending(self) -> bool:
-        return self.stale or bool(self.flag_changes)
+        return self.stale or self.gone or bool(self.flag_changes)
 
     async def updates(
         self, store: _store.Store, *, allow_expunge: bool, condstore: bool, qresync: bool
     ) -> list[responses.Response]:
         """Untagged responses that bring the client up to date (module docstring)."""
         out: list[responses.Response] = []
+        if self.gone:
+            raise MailboxGone(self.name)
         if self.stale:
             self.stale = False
-            current = await store.uids(self.name)
+            try:
+                current = await store.uids(self.name)
+            except errors.MailboxNotFound:
+                raise MailboxGone(self.name) from None
             if current.uidvalidity != self.uidvalidity:
-                return out  # the mailbox was replaced; the next SELECT sees it
+                raise MailboxGone(self.name)  # deleted and created again: our UIDs mean nothing now
             now = set(current.uids)
             removed = [u for u in self.uids if u not in now]
             if removed and allow_expunge:

@@ -132,7 +132,7 @@ async def handle_select(ctx: Context, command: c.Select) -> Completion:
         return refusal(exc)
     mailbox = SelectedMailbox(
         command.mailbox, uidvalidity=listing.uidvalidity, uids=list(listing.uids),
-        highest_modseq=listing.highest_modseq, read_only=command.read_only,
+        highest_modseq=listing.highest_modseq, read_only=command.read_only, mailbox_id=info.mailbox_id,
     )  # fmt: skip
     permanent = [] if command.read_only else [*SYSTEM_FLAGS, "\\*"]
     out: list[responses.Response] = [
@@ -209,6 +209,12 @@ async def handle_rename(ctx: Context, command: c.Rename) -> Completion:
         await ctx.account_store.rename(command.mailbox, command.new_name.rstrip(DELIMITER))
     except errors.ServiceError as exc:
         return refusal(exc)
+    selected = ctx.selected
+    if selected is not None and selected.name == command.mailbox:
+        if command.mailbox == "INBOX":
+            selected.stale = True  # RFC 9051 6.3.6: INBOX stays, empty; its messages moved
+        else:
+            selected.name = command.new_name.rstrip(DELIMITER)
     return ok()
 
 

@@ -42,6 +42,7 @@ from libs.bus import Bus
 from libs.log import get_logger
 from services.imap import _auth, _mailboxes, _messages, _metrics, _store
 from services.imap._context import Completion, Context
+from services.imap._mailbox import MailboxGone
 from services.imap._upload import Upload
 from services.imap.protocol import (
     NEED_DATA,
@@ -155,6 +156,7 @@ class Connection:
         self._subscription: Any = None
         self._wake = asyncio.Event()
         self.stopping = asyncio.Event()
+        self._pending_bye: str | None = None
         self._read_task: asyncio.Task[bytes] | None = None
         self._deadline = 0.0
         self._idling = False
@@ -224,6 +226,8 @@ class Connection:
                 return data
 
     async def _read_raw(self) -> bytes:
+        if self._pending_bye is not None:
+            await self._say_goodbye(self._pending_bye)
         if self._read_task is None:
             self._read_task = asyncio.ensure_future(self.reader.read(READ_SIZE))
         while True:
@@ -248,6 +252,8 @@ class Connection:
             if wake is not None and wake in done:
                 self._wake.clear()
                 await self._send_updates(allow_expunge=True)
+                if self._pending_bye is not None:
+                    await self._say_goodbye(self._pending_bye)
 
     async def _timeout(self) -> None:
         self.log.info("imap.session.timeout", state=self.session.state.name)
@@ -366,6 +372,11 @@ class Connection:
             updates = await mailbox.updates(
                 store, allow_expunge=allow_expunge, condstore=self.session.condstore, qresync=self.session.qresync
             )
+        except MailboxGone:
+            # RFC 9051 section 7.1.5: BYE when the server cannot go on with the selected mailbox.
+            self.log.info("imap.mailbox.gone", mailbox=mailbox.name)
+            self._pending_bye = "Selected mailbox was deleted"
+            return
         except Exception as exc:  # storage away: the client hears about it at the next poll
             self.log.warning("imap.updates.failed", error=repr(exc))
             return

@@ -77,3 +77,30 @@ def test_imap4rev2_gets_esearch_and_no_recent(imap_suite: ImapSuite) -> None:
     reply = client.command("r3 SEARCH ALL")
     assert reply[0].startswith(b'* ESEARCH (TAG "r3")')
     client.close()
+
+
+def test_selected_mailbox_renamed_or_deleted_by_another_session(imap_suite: ImapSuite) -> None:
+    import time
+
+    reader, admin = RawClient(imap_suite.tls_port), RawClient(imap_suite.tls_port)
+    reader.login(CAROL)
+    admin.login(CAROL)
+    admin.command("d0 CREATE Moving")
+    admin.send(b"d1 APPEND Moving {%d+}\r\n%s\r\n" % (len(MESSAGE), MESSAGE))
+    admin.until_tagged(b"d1")
+    reader.command("r1 SELECT Moving")
+    assert admin.command("d2 RENAME Moving Moved")[-1].startswith(b"d2 OK")
+    time.sleep(0.3)
+    reply = reader.command("r2 FETCH 1 (BODY.PEEK[TEXT])")
+    assert reply[-1].startswith(b"r2 OK") and any(b"BODY[TEXT]" in line for line in reply)
+    assert admin.command("d3 DELETE Moved")[-1].startswith(b"d3 OK")
+    time.sleep(0.3)
+    reader.send(b"r3 NOOP\r\n")
+    lines = []
+    try:
+        while True:
+            lines.append(reader.line())
+    except (ConnectionError, OSError):
+        pass
+    assert any(line.startswith(b"* BYE") for line in lines), lines
+    admin.close()
