@@ -91,12 +91,16 @@ class SelectedMailbox:
         return sorted(set(out))
 
     def all_seq_in(self, sequence_set: SequenceSet) -> bool:
-        """Whether every sequence number named exists (RFC 9051 6.4: a bad number is BAD)."""
+        """Whether every sequence number named exists (RFC 9051 6.4: a bad number is BAD).
+
+        A range with `*` is always valid: `1:*` in an empty mailbox names nothing,
+        which is how clients ask for "everything" without knowing the count.
+        """
         if sequence_set.saved:
             return True
+        count = len(self.uids)
         return all(
-            (r.first is None or r.first <= len(self.uids)) and (r.last is None or r.last <= len(self.uids))
-            for r in sequence_set.ranges
+            r.first is None or r.last is None or (r.first <= count and r.last <= count) for r in sequence_set.ranges
         )
 
     # --- changes --------------------------------------------------------------------------------

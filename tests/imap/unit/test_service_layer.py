@@ -83,6 +83,10 @@ def test_sequence_map_resolves_numbers_uids_and_star() -> None:
     assert box.resolve(SequenceSet.parse("*:4"), uid=False) == [10]
     assert box.seq_of(9) == 3 and box.seq_of(4) is None
     assert not box.all_seq_in(SequenceSet.parse("5"))
+    assert box.all_seq_in(SequenceSet.parse("1:*"))
+    empty = SelectedMailbox("Empty", uidvalidity=1, uids=[], highest_modseq=1, read_only=False)
+    assert empty.all_seq_in(SequenceSet.parse("1:*")) and empty.resolve(SequenceSet.parse("1:*"), uid=False) == []
+    assert not empty.all_seq_in(SequenceSet.parse("1"))
     assert box.forget([5, 10]) == [4, 2]
     assert box.uids == [3, 9]
     box.saved = [9, 10]
