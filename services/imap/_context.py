@@ -70,7 +70,7 @@ class Context:
     append_limit: int
     store: _store.Store | None = None
     selected: SelectedMailbox | None = None
-    #: Blobs of the APPEND being received, by literal index (digest, size).
+    #: Digests of the APPEND message data stored so far, by literal index.
     uploads: dict[int, str] = field(default_factory=dict)
 
     @property

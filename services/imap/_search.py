@@ -9,7 +9,7 @@ RECENT and NEW match nothing (this server never sets \\Recent), OLD matches all.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -240,7 +240,3 @@ def _render(node: _Node) -> Any:
     if len(head) == 1 and not branches:
         return head[0]
     return [*head, *[b if isinstance(b, list) else [b] for b in branches]]
-
-
-def message_headers(messages: Iterable[MessageData]) -> Mapping[int, MessageData]:
-    return {m.uid: m for m in messages}

@@ -150,3 +150,20 @@ def test_a_client_that_never_reads_is_dropped(imap_suite: ImapSuite, tmp_path) -
         stalled.close()
     finally:
         process.stop()
+
+
+def test_commands_pipelined_after_starttls_are_never_run(imap_suite: ImapSuite) -> None:
+    """CVE-2011-0411: what followed STARTTLS in the clear is dropped, not read as if under TLS."""
+    from tests.imap.integration.conftest import insecure_context
+
+    client = RawClient(imap_suite.port, tls=False)
+    assert b"STARTTLS" in client.greeting and b"LOGINDISABLED" in client.greeting
+    client.send(b"t1 STARTTLS\r\nt2 LOGOUT\r\n")
+    assert client.line().startswith(b"t1 OK")
+    client.sock = insecure_context().wrap_socket(client.sock)
+    client.buffer = b""
+    reply = client.command("t3 CAPABILITY")
+    assert reply[0].startswith(b"* CAPABILITY") and b"STARTTLS" not in reply[0] and b"AUTH=PLAIN" in reply[0]
+    assert reply[-1].startswith(b"t3 OK")
+    client.login()
+    client.close()
