@@ -62,10 +62,13 @@ async def handle_fetch(ctx: Context, command: c.Fetch) -> Completion:
                 seq = mailbox.seq_of(message.uid)
                 if seq is None:
                     continue
+                changed_flags = message.uid in seen_set
+                condstore = command.changed_since is not None or (changed_flags and ctx.session.condstore)
                 data = await renderer.items(
-                    message, attributes, uid=command.uid, condstore=command.changed_since is not None
-                )
-                if message.uid in seen_set and not any(a.name == "FLAGS" for a in attributes):
+                    message, attributes, uid=command.uid or (changed_flags and ctx.session.condstore),
+                    condstore=condstore,
+                )  # fmt: skip
+                if changed_flags and not any(a.name == "FLAGS" for a in attributes):
                     data.append(("FLAGS", list(seen_set[message.uid])))
                 await _send_fetch(ctx, seq, data)
     except UnknownEncoding:
@@ -104,9 +107,10 @@ async def _mark_seen(ctx: Context, messages: list[Any], attributes: tuple[c.Fetc
     for _uid, modseq, _flags in changed:
         mailbox.note_own_modseq(modseq)
     new_flags = {uid: flags for uid, _modseq, flags in changed}
+    new_modseqs = {uid: modseq for uid, modseq, _flags in changed}
     for index, message in enumerate(messages):
         if message.uid in new_flags:
-            messages[index] = replace(message, flags=new_flags[message.uid])
+            messages[index] = replace(message, flags=new_flags[message.uid], modseq=new_modseqs[message.uid])
     return new_flags
 
 
@@ -136,7 +140,8 @@ async def handle_store(ctx: Context, command: c.Store) -> Completion:
         if seq is None:
             continue
         items: list[tuple[str, Any]] = []
-        if command.uid:
+        if command.uid or condstore:
+            # RFC 7162 section 3.1: with CONDSTORE on, FETCH responses caused by a flag change carry UID and MODSEQ.
             items.append(("UID", uid))
         if not command.silent:
             items.append(("FLAGS", list(new_flags)))
