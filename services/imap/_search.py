@@ -178,7 +178,7 @@ def _link(parent: _Node, child: _Node) -> None:
 
 
 def thread_references(messages: Sequence[MessageData]) -> list[Any]:
-    """REFERENCES (RFC 5256 section 2.2, the JWZ algorithm), without subject merging of siblings."""
+    """REFERENCES (RFC 5256 section 2.2, the JWZ algorithm)."""
     table: dict[str, _Node] = {}
     for message in sorted(messages, key=lambda m: m.uid):
         headers = message.headers or {}
@@ -202,7 +202,69 @@ def thread_references(messages: Sequence[MessageData]) -> list[Any]:
     # Prune dummies (RFC 5256 2.2 step 4): a dummy without children goes, one with a single
     # child (or any at the top level) is replaced by its children.
     trees = [t for root in roots for t in _prune(root, top=True)]
-    return [_render(t) for t in sorted(trees, key=_tree_date)]
+    return [_render(t) for t in sorted(_group_by_subject(trees), key=_tree_date)]
+
+
+def _first_message(node: _Node) -> MessageData | None:
+    if node.message is not None:
+        return node.message
+    return _first_message(min(node.children, key=_tree_date)) if node.children else None
+
+
+def _is_reply(message: MessageData) -> bool:
+    subject = str((message.headers or {}).get("subject") or "")
+    return simplify_subject(subject) != " ".join(subject.split()).lower()
+
+
+def _group_by_subject(trees: list[_Node]) -> list[_Node]:
+    """RFC 5256 section 2.2 step 5: threads whose roots share a base subject are merged."""
+    table: dict[str, _Node] = {}
+    for tree in trees:
+        message = _first_message(tree)
+        subject = base_subject(message) if message is not None else ""
+        if not subject:
+            continue
+        known = table.get(subject)
+        if (
+            known is None
+            or (known.message is not None and tree.message is None)
+            or (known.message is not None and tree.message is not None
+                and _is_reply(known.message) and not _is_reply(tree.message))
+        ):  # fmt: skip
+            table[subject] = tree
+    out: list[_Node] = []
+    for tree in trees:
+        if tree.parent is not None:
+            continue  # already merged into another thread
+        message = _first_message(tree)
+        subject = base_subject(message) if message is not None else ""
+        known = table.get(subject) if subject else None
+        if known is None or known is tree:
+            if tree not in out:
+                out.append(tree)
+            continue
+        if known.message is None and tree.message is None:
+            for child in tree.children:  # both dummies: one holds the other's children
+                child.parent = known
+                known.children.append(child)
+        elif known.message is None or (
+            tree.message is not None and known.message is not None
+            and not _is_reply(known.message) and _is_reply(tree.message)
+        ):  # fmt: skip
+            tree.parent = known
+            known.children.append(tree)
+        else:  # neither is the other's reply: siblings under a new dummy
+            dummy = _Node()
+            position = out.index(known) if known in out else None
+            for node in (known, tree):
+                node.parent = dummy
+                dummy.children.append(node)
+            table[subject] = dummy
+            if position is not None:
+                out[position] = dummy
+            else:
+                out.append(dummy)
+    return out
 
 
 def _prune(node: _Node, *, top: bool) -> list[_Node]:

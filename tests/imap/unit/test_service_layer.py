@@ -184,3 +184,23 @@ def test_fetch_responses_stream_large_sections() -> None:
     ]
     assert render_fetch(1, [("BODY[TEXT]", b"a\0b")], utf8=False) == [b"* 1 FETCH (BODY[TEXT] {3}\r\na\0b", b")\r\n"]
     assert render_fetch(1, [("BODY[TEXT]", b"hi")], utf8=False) == [b"* 1 FETCH (BODY[TEXT] {2}\r\nhi)\r\n"]
+
+
+def test_thread_references_groups_roots_by_subject() -> None:
+    messages = [
+        _message(6, "Meeting", 6, message_id="<f@x>"),
+        _message(7, "Re: Meeting", 7, message_id="<g@x>"),  # a reply without References
+        _message(8, "Lunch", 8, message_id="<h@x>"),
+        _message(9, "Lunch", 9, message_id="<i@x>"),  # two originals: siblings under a dummy
+        _message(10, "Other topic", 10, message_id="<j@x>"),
+    ]
+    assert thread_references(messages) == [[6, 7], [[8], [9]], 10]
+    # The reply first, the original later: the original still becomes the parent.
+    assert thread_references([messages[1], messages[0]][::1]) == [[6, 7]]
+    assert thread_references(
+        [
+            _message(9, "Lunch", 1, message_id="<i@x>"),
+            _message(8, "Lunch", 2, message_id="<h@x>"),
+            _message(11, "Lunch", 3, message_id="<k@x>"),
+        ]
+    ) == [[[9], [8], [11]]]
