@@ -31,6 +31,9 @@ class ImapSettings(BaseSettings):
     max_connections_per_client: int = Field(
         20, ge=1, description="Simultaneous connections from one client address; more get * BYE."
     )
+    max_connections_per_account: int = Field(
+        50, ge=1, description="Simultaneous logged-in sessions of one account per process; more get NO [LIMIT]."
+    )
     autologout: float = Field(
         1800.0,
         gt=0,

@@ -66,6 +66,7 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: ImapSetting
     server = ImapServer(
         build_listeners(settings, context), host=suite.bind_host, bus=bus, blobs=blobs, timeouts=timeouts,
         max_connections_per_client=settings.max_connections_per_client,
+        max_connections_per_account=settings.max_connections_per_account,
     )  # fmt: skip
     await server.start()
 

@@ -136,7 +136,10 @@ class Connection:
     def __init__(
         self, *, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, bus: Bus,
         blobs: BlobStore, login: _auth.DirectoryLogin, timeouts: Timeouts, peer: str,
+        account_limiter: ConnectionLimiter | None = None,
     ) -> None:  # fmt: skip
+        self.account_limiter = account_limiter
+        self._account: str | None = None
         self.listener = listener
         self.reader = reader
         self.writer = writer
@@ -190,6 +193,8 @@ class Connection:
         if self._subscription is not None:
             with contextlib.suppress(Exception):
                 await self._subscription.unsubscribe()
+        if self._account is not None and self.account_limiter is not None:
+            self.account_limiter.release(self._account)
         self.writer.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.writer.wait_closed(), 5)
@@ -399,6 +404,10 @@ class Connection:
                 return self.session.no("Too many failures, try again later", responses.code("UNAVAILABLE"))
             return self.session.no("Invalid credentials", responses.code("AUTHENTICATIONFAILED"))
         account = verdict.account
+        if self.account_limiter is not None and not self.account_limiter.acquire(account):
+            self.log.info("imap.login.too_many_sessions", account=account)
+            return self.session.no("Too many sessions of this account", responses.code("LIMIT"))
+        self._account = account
         self.ctx.store = _store.Store(self.bus, account)
         self.log = self.log.bind(account=account)
         with contextlib.suppress(Exception):
@@ -514,9 +523,10 @@ class ImapServer:
 
     def __init__(
         self, listeners: list[Listener], *, host: str, bus: Bus, blobs: BlobStore, timeouts: Timeouts,
-        max_connections_per_client: int,
+        max_connections_per_client: int, max_connections_per_account: int = 50,
     ) -> None:  # fmt: skip
         self.listeners = listeners
+        self.account_limiter = ConnectionLimiter(max_connections_per_account)
         self.host = host
         self.bus = bus
         self.blobs = blobs
@@ -561,7 +571,7 @@ class ImapServer:
         _metrics.OPEN_SESSIONS.labels(listener.name).inc()
         connection = Connection(
             listener=listener, reader=reader, writer=writer, bus=self.bus, blobs=self.blobs,
-            login=self.login, timeouts=self.timeouts, peer=peer,
+            login=self.login, timeouts=self.timeouts, peer=peer, account_limiter=self.account_limiter,
         )  # fmt: skip
         try:
             self._sessions.add(connection)

@@ -167,3 +167,29 @@ def test_commands_pipelined_after_starttls_are_never_run(imap_suite: ImapSuite) 
     assert reply[-1].startswith(b"t3 OK")
     client.login()
     client.close()
+
+
+def test_connections_per_client_and_sessions_per_account_are_limited(imap_suite: ImapSuite, tmp_path) -> None:
+    from tests.imap.integration.conftest import start_imap
+
+    blob_env = {"PARLEY_BLOB_BACKEND": "local", "PARLEY_BLOB_LOCAL_DIR": str(imap_suite.blob_dir)}
+    process, _, tls_port, _ = start_imap(
+        tmp_path, imap_suite.nats_url, blob_env,
+        PARLEY_IMAP_MAX_CONNECTIONS_PER_ACCOUNT="2", PARLEY_IMAP_MAX_CONNECTIONS_PER_CLIENT="3",
+    )  # fmt: skip
+    try:
+        first, second, third = RawClient(tls_port), RawClient(tls_port), RawClient(tls_port)
+        first.login()
+        second.login()
+        assert third.command('l1 LOGIN alice@example.test "correct horse battery staple"')[-1].startswith(
+            b"l1 NO [LIMIT]"
+        )
+        assert RawClient(tls_port).greeting.startswith(b"* BYE")  # a fourth connection from here
+        first.command("l2 LOGOUT")
+        first.close()
+        time.sleep(0.3)
+        third.login()
+        second.close()
+        third.close()
+    finally:
+        process.stop()
