@@ -22,6 +22,8 @@ from libs.bus import Bus
 from libs.contracts import directory
 from libs.contracts.errors import ServiceError
 from libs.log import get_logger
+from services.imap.protocol import Session
+from services.imap.protocol.responses import code
 
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256")
 _log = get_logger()
@@ -160,3 +162,57 @@ def scram_client_final(state: ScramState, data: bytes) -> tuple[str, str]:
         raise SaslError("client-final needs p=")
     without_proof = text[: text.rindex(",p=")]
     return f"{state.client_first_bare},{state.server_first},{without_proof}", attributes[-1][1]
+
+
+class SaslExchange:
+    """The steps of one AUTHENTICATE (RFC 9051 section 6.2.2): challenges, then a verdict.
+
+    `step()` answers bytes to send (a challenge, or the refusal of a malformed
+    message) while the exchange goes on, and a `Verdict` once the directory
+    has decided; the transport completes the login with it.
+    """
+
+    def __init__(self, login: DirectoryLogin, *, client_address: str | None) -> None:
+        self.login = login
+        self.client_address = client_address
+        self._scram: ScramState | None = None
+
+    async def step(self, session: Session, mechanism: str, data: bytes | None, *, first: bool) -> bytes | Verdict:
+        try:
+            if mechanism == "PLAIN":
+                if data is None:
+                    return session.auth_challenge(b"")  # RFC 4959: no initial response, ask for it
+                authzid, username, password = decode_plain(data)
+                if authzid and authzid != username:
+                    return session.no("Acting for another user is not supported", code("AUTHORIZATIONFAILED"))
+                return await self.login.password(username, password, client_address=self.client_address)
+            return await self._scram_step(session, data, first=first)
+        except (SaslError, UnicodeDecodeError):
+            self._scram = None
+            return session.bad("Malformed SASL message")
+
+    async def _scram_step(self, session: Session, data: bytes | None, *, first: bool) -> bytes | Verdict:
+        if first:
+            self._scram = None
+            if not data:
+                return session.auth_challenge(b"")
+        state = self._scram
+        if state is None:
+            params = await self.login.scram_params(scram_username(data or b""))
+            if params is None:
+                return Verdict(None, "unavailable")
+            self._scram = scram_client_first(data or b"", salt=params[0], iterations=params[1])
+            return session.auth_challenge(self._scram.server_first.encode())
+        if state.account is not None:
+            # The client's (empty) answer to our server-final message completes the exchange.
+            self._scram = None
+            if data:
+                raise SaslError("expected an empty response")
+            return Verdict(state.account, "ok")
+        auth_message, proof = scram_client_final(state, data or b"")
+        verdict = await self.login.scram(state.username, auth_message, proof, client_address=self.client_address)
+        if verdict.account is None or not verdict.signature:
+            self._scram = None
+            return Verdict(None, verdict.reason)
+        state.account = verdict.account
+        return session.auth_challenge(f"v={verdict.signature}".encode())

@@ -155,7 +155,7 @@ class Connection:
             append_limit=listener.config.limits.append_limit,
         )  # fmt: skip
         self._uploads: dict[int, Upload] = {}
-        self._scram: _auth.ScramState | None = None
+        self.sasl = _auth.SaslExchange(login, client_address=peer)
         self._subscription: Any = None
         self._wake = asyncio.Event()
         self.stopping = asyncio.Event()
@@ -431,47 +431,10 @@ class Connection:
             self._wake.set()
 
     async def _authenticate(self, mechanism: str, data: bytes | None, *, first: bool) -> bytes:
-        session = self.session
-        try:
-            if mechanism == "PLAIN":
-                if data is None:
-                    return session.auth_challenge(b"")  # RFC 4959: no initial response, ask for it
-                authzid, username, password = _auth.decode_plain(data)
-                if authzid and authzid != username:
-                    return session.no("Acting for another user is not supported", responses.code("AUTHORIZATIONFAILED"))
-                verdict = await self.login.password(username, password, client_address=self.peer)
-                return await self._logged_in(verdict, mechanism)
-            return await self._scram_step(data, first=first)
-        except (_auth.SaslError, UnicodeDecodeError):
-            self._scram = None
-            _metrics.LOGINS.labels(mechanism, "malformed").inc()
-            return session.bad("Malformed SASL message")
-
-    async def _scram_step(self, data: bytes | None, *, first: bool) -> bytes:
-        session = self.session
-        if first:
-            self._scram = None
-            if not data:
-                return session.auth_challenge(b"")
-        state = self._scram
-        if state is None:
-            params = await self.login.scram_params(_auth.scram_username(data or b""))
-            if params is None:
-                return session.no("Authentication temporarily unavailable", responses.code("UNAVAILABLE"))
-            self._scram = _auth.scram_client_first(data or b"", salt=params[0], iterations=params[1])
-            return session.auth_challenge(self._scram.server_first.encode())
-        if state.account is not None:
-            self._scram = None
-            if data:
-                raise _auth.SaslError("expected an empty response")
-            return await self._logged_in(_auth.Verdict(state.account, "ok"), "SCRAM-SHA-256")
-        auth_message, proof = _auth.scram_client_final(state, data or b"")
-        verdict = await self.login.scram(state.username, auth_message, proof, client_address=self.peer)
-        if verdict.account is None or not verdict.signature:
-            self._scram = None
-            return await self._logged_in(_auth.Verdict(None, verdict.reason), "SCRAM-SHA-256")
-        state.account = verdict.account
-        return session.auth_challenge(f"v={verdict.signature}".encode())
+        result = await self.sasl.step(self.session, mechanism, data, first=first)
+        if isinstance(result, _auth.Verdict):
+            return await self._logged_in(result, mechanism)
+        return result
 
     # --- TLS and compression ------------------------------------------------------------------------
 
