@@ -52,6 +52,7 @@ class SelectedMailbox:
         #: Deleted by another session; the session ends with BYE (RFC 9051 section 7.1.5).
         self.gone = False
         self.flag_changes: set[int] = set()
+        self._flag_events: list[tuple[int, list[int]]] = []
         self.saved: list[int] = []  # SEARCHRES (RFC 5182): UIDs of "$"
         self._own_modseqs: list[int] = []
 
@@ -127,7 +128,8 @@ class SelectedMailbox:
         if event.kind is _store.ChangeKind.FLAGS:
             if event.modseq in self._own_modseqs:
                 return False
-            self.flag_changes.update(u for u in event.uids if self.seq_of(u) is not None)
+            # Sorted out in updates(): the event of our own STORE may arrive before its reply.
+            self._flag_events.append((event.modseq, list(event.uids)))
         elif event.kind is _store.ChangeKind.EXPUNGED:
             if not any(self.seq_of(u) for u in event.uids):
                 return False
@@ -146,7 +148,7 @@ class SelectedMailbox:
 
     @property
     def pending(self) -> bool:
-        return self.stale or self.gone or bool(self.flag_changes)
+        return self.stale or self.gone or bool(self.flag_changes or self._flag_events)
 
     async def updates(
         self, store: _store.Store, *, allow_expunge: bool, condstore: bool, qresync: bool
@@ -179,6 +181,10 @@ class SelectedMailbox:
                 self.uids.extend(new)
                 out.append(responses.exists(len(self.uids)))
             self.highest_modseq = max(self.highest_modseq, current.highest_modseq)
+        events, self._flag_events = self._flag_events, []
+        for modseq, uids in events:
+            if modseq not in self._own_modseqs:
+                self.flag_changes.update(u for u in uids if self.seq_of(u) is not None)
         if self.flag_changes:
             changed, self.flag_changes = sorted(self.flag_changes), set()
             for message in await store.fetch(self.name, changed, ["flags", "modseq"]):
