@@ -33,7 +33,7 @@ COPY libs ./libs
 COPY services ./services
 RUN pip install . \
  && cd / && rm -rf /src \
- && python -c "import services.directory.main, services.storage.main, services.smtp.main, libs.blobs.s3, libs.cli.main" \
+ && python -c "import services.directory.main, services.storage.main, services.smtp.main, services.pop3.main, libs.blobs.s3, libs.cli.main" \
  && nats-server --version
 
 # Run from the data dir, not from a source tree: the installed packages are
@@ -43,8 +43,9 @@ USER 10001:10001
 
 # Ports of the services in the image (each container publishes only its own):
 # directory admin API 8010; smtp MX 2525, submission 2587, submissions 2465,
-# LMTP 2424 (unprivileged: map 25, 587 and 465 onto them outside); ops
-# (/healthz, /readyz, /metrics) 91xx.
-EXPOSE 8010 2525 2587 2465 2424 9101 9102 9104
+# LMTP 2424 (unprivileged: map 25, 587 and 465 onto them outside); pop3 2110
+# and pop3s 2995 (map 110 and 995 onto them); ops (/healthz, /readyz,
+# /metrics) 91xx.
+EXPOSE 8010 2525 2587 2465 2424 2110 2995 9101 9102 9104 9106
 
 CMD ["parley", "--help"]

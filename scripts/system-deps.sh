@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Parley needs, when they are missing.
 #   system-deps.sh run   what `make run` needs (a Python with venv support)
-#   system-deps.sh test  plus what the test suite drives (PostgreSQL server)
+#   system-deps.sh test  plus what the test suite drives (PostgreSQL server, swaks, msmtp, fetchmail)
 # Runs apt-get only when something is missing, as root or through sudo.
 set -euo pipefail
 
@@ -18,6 +18,8 @@ if [ "$purpose" = "test" ]; then
     fi
     command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
     command -v swaks >/dev/null 2>&1 || missing+=(swaks)
+    command -v fetchmail >/dev/null 2>&1 || missing+=(fetchmail)
+    command -v msmtp >/dev/null 2>&1 || missing+=(msmtp)
     command -v mbsync >/dev/null 2>&1 || missing+=(isync)
 fi
 

@@ -88,7 +88,7 @@ class _TempFile:
 class LocalBlobStore(BlobStore):
     """Content-addressed blobs under `root` (created on first write)."""
 
-    def __init__(self, root: Path, *, max_workers: int = 32, chunk_size: int = STREAM_CHUNK_SIZE) -> None:
+    def __init__(self, root: Path, *, max_workers: int = 8, chunk_size: int = STREAM_CHUNK_SIZE) -> None:
         self.root = Path(root)
         self.temp_dir = self.root / TEMP_DIR_NAME
         self.chunk_size = chunk_size

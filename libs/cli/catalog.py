@@ -63,6 +63,15 @@ SERVICES: tuple[ServiceSpec, ...] = (
         ),
     ),
     ServiceSpec(
+        name="pop3",
+        module="services.pop3",
+        settings="services.pop3.config:Pop3Settings",
+        endpoints=(
+            ("POP3 (STLS)", "pop3://{host}:{pop3_port}"),
+            ("POP3S (TLS)", "pop3s://{host}:{pop3s_port}"),
+        ),
+    ),
+    ServiceSpec(
         name="imap",
         module="services.imap",
         settings="services.imap.config:ImapSettings",

@@ -22,6 +22,8 @@ SCHEMAS = (
     ("storage", "services.storage.config:StorageSettings"),
     ("smtp", "services.smtp.config:SmtpSettings"),
     ("smtp: sender checks and rate limits", "services.smtp.config_mailauth:MailAuthSettings"),
+    ("smtp: outbound delivery", "services.smtp._outbound_config:OutboundSettings"),
+    ("pop3", "services.pop3.config:Pop3Settings"),
     ("imap", "services.imap.config:ImapSettings"),
 )
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"

@@ -44,6 +44,7 @@ RPC_EXPUNGE = "storage.rpc.expunge"
 RPC_VANISHED = "storage.rpc.vanished"
 RPC_SEARCH = "storage.rpc.search"
 RPC_QUOTA = "storage.rpc.quota"
+RPC_BLOB_HOLD = "storage.rpc.blob_hold"
 
 MAILBOX_CHANGED_PREFIX = "storage.mailbox.changed"
 MAILBOX_CHANGED_ALL = f"{MAILBOX_CHANGED_PREFIX}.*"
@@ -363,6 +364,15 @@ class QuotaReply(Message):
     messages_used: int
     bytes_limit: int | None = None
     messages_limit: int | None = None
+
+
+class BlobHoldRequest(Message):
+    """Take (`hold=True`) or release one reference on a blob that is not a stored message,
+    so garbage collection keeps it (the SMTP outbound queue holds the bodies it queues)."""
+
+    SUBJECT: ClassVar[str] = RPC_BLOB_HOLD
+    blob: str = Field(pattern=r"^[0-9a-f]{64}$")
+    hold: bool = True
 
 
 # --- events --------------------------------------------------------------------------------------

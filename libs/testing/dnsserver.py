@@ -1,4 +1,4 @@
-"""A tiny authoritative DNS server on loopback UDP for tests (SPF and DKIM records).
+"""A tiny authoritative DNS server on loopback UDP for tests (SPF, DKIM and MX records).
 
 Built with dnspython's message API; it answers from a dict and runs in a
 daemon thread, so tests in the same process and service processes started by
@@ -62,6 +62,10 @@ class DnsServer:
 
     def a(self, name: str, *addresses: str) -> None:
         self._records[(_key(name), "A")] = list(addresses)
+
+    def mx(self, name: str, *records: str) -> None:
+        """Replace the MX records of `name`, each as "preference exchange" ("0 ." is a null MX)."""
+        self._records[(_key(name), "MX")] = list(records)
 
     def drop(self, name: str) -> None:
         """Never answer queries for `name` (the client times out)."""

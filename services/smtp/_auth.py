@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from services.smtp import _scram
+from libs.auth import scram_server
 from services.smtp.protocol import (
     LOGIN_PASSWORD_CHALLENGE,
     LOGIN_USERNAME_CHALLENGE,
@@ -44,7 +44,7 @@ class SaslExchange:
         self.authenticator = authenticator
         self.client_address = client_address
         self._login_username: str | None = None
-        self._scram: tuple[_scram.ClientFirst, str] | None = None  # client-first, server-first
+        self._scram: tuple[scram_server.ClientFirst, str] | None = None  # client-first, server-first
         self._scram_account: str | None = None
 
     async def step(self, session: Session, event: AuthStarted | AuthResponse) -> bytes:
@@ -62,7 +62,7 @@ class SaslExchange:
             return await self._plain(session, data)
         if event.mechanism == "LOGIN":
             return await self._login(session, event, data)
-        if event.mechanism == _scram.MECHANISM:
+        if event.mechanism == scram_server.MECHANISM:
             return await self._scram_step(session, data)
         return session.auth_failed(Reply(504, "5.5.4", "Unrecognized authentication type"))
 
@@ -118,17 +118,17 @@ class SaslExchange:
                     return session.auth_challenge(b"")
                 return await self._scram_first(session, data)
             return await self._scram_final(session, data or b"")
-        except (_scram.ScramError, UnicodeDecodeError):
+        except (scram_server.ScramError, UnicodeDecodeError):
             self._scram = None
             return session.auth_failed(malformed())
 
     async def _scram_first(self, session: Session, data: bytes) -> bytes:
-        client = _scram.parse_client_first(data)
+        client = scram_server.parse_client_first(data)
         params = await self.authenticator.scram_params(client.username)
         if params is None:
             return session.auth_failed(Reply(454, "4.7.0", "Temporary authentication failure"))
         salt, iterations = params
-        server_first = _scram.server_first(client, salt=salt, iterations=iterations)
+        server_first = scram_server.server_first(client, salt=salt, iterations=iterations)
         self._scram = (client, server_first)
         return session.auth_challenge(server_first.encode())
 
@@ -136,7 +136,7 @@ class SaslExchange:
         assert self._scram is not None
         (client, server_first), self._scram = self._scram, None
         nonce = server_first.split(",", 1)[0][2:]
-        final = _scram.parse_client_final(data, expected_nonce=nonce)
+        final = scram_server.parse_client_final(data, expected_nonce=nonce)
         auth_message = f"{client.bare},{server_first},{final.without_proof}"
         verdict = await self.authenticator.authenticate_scram(
             client.username, auth_message, final.proof, client_address=self.client_address

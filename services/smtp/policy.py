@@ -1,16 +1,19 @@
 """The questions an SMTP session asks that only other services can answer.
 
 Who is a recipient here (`directory.rpc.resolve`), is a password right
-(`directory.rpc.auth`), and did storage keep the message (`storage.rpc.deliver`).
+(`directory.rpc.auth`), did storage keep the message (`storage.rpc.deliver`),
+and did the outbound queue take its remote recipients (`_submit.py`).
 The transport asks; this module turns each answer into an SMTP reply. Tests of
 the transport may pass any object with the same methods.
 
 Decisions (docs/smtp.md explains them for operators):
 
 - A remote recipient without AUTH is refused with 554 5.7.1: we are no open
-  relay (RFC 5321 section 3.9, RFC 2505). After AUTH it is refused with
-  550 5.7.1 until the outbound queue exists: a permanent answer, so a mail
-  client shows the problem at once instead of retrying for days.
+  relay (RFC 5321 section 3.9, RFC 2505). After AUTH it is accepted and
+  queued for onward delivery (`MAIL_OUTBOUND`).
+- A local address that forwards to remote addresses (a forwarder) is
+  accepted from anyone: delivering mail for our own domains is not relaying.
+  Its remote targets are queued like an authenticated user's recipients.
 - The directory or storage being down is a temporary failure (451 4.4.3 at
   RCPT, 451 4.3.0 after DATA): the sender retries, nothing is lost.
 - A mailbox over quota is 452 4.2.2 (RFC 3463: mailbox full), temporary,
@@ -23,10 +26,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from libs.auth.directory_client import AuthOutcome, AuthProblem, DirectoryAuth
 from libs.bus import Bus
 from libs.contracts import directory, storage
 from libs.contracts.errors import OverQuota, ServiceError
+from libs.contracts.smtp import OutboundMessage
 from libs.log import get_logger
+from services.smtp import _submit
 from services.smtp.protocol import Address, Reply
 
 _log = get_logger()
@@ -36,10 +42,6 @@ OVER_QUOTA = OverQuota.code
 
 def relay_denied() -> Reply:
     return Reply(554, "5.7.1", "Relay access denied")
-
-
-def relay_not_available() -> Reply:
-    return Reply(550, "5.7.1", "Relaying to other domains is not available yet")
 
 
 def mailbox_unknown() -> Reply:
@@ -74,6 +76,7 @@ def auth_throttled() -> Reply:
 class RecipientVerdict:
     reply: Reply | None  # None: accepted
     accounts: tuple[str, ...] = ()
+    remote: tuple[str, ...] = ()  # addresses outside our domains to queue for
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ class BusPolicy:
     def __init__(self, bus: Bus, *, hostname: str) -> None:
         self.bus = bus
         self.hostname = hostname
+        self._auth = DirectoryAuth(bus, protocol="smtp")
 
     async def check_recipient(self, address: Address, *, authenticated: bool, size: int | None) -> RecipientVerdict:
         # RFC 5321 section 4.5.1: <Postmaster> without a domain must be accepted; it
@@ -122,20 +126,20 @@ class BusPolicy:
             _log.warning("smtp.rcpt.directory_failed", error=str(exc))
             return RecipientVerdict(directory_unavailable())
         match answer.status:
-            case directory.ResolveStatus.LOCAL if answer.accounts:
+            case directory.ResolveStatus.LOCAL if answer.accounts or answer.remote:
                 full = await self._full_account(answer.accounts, size)
                 if full is not None:
                     return RecipientVerdict(mailbox_full())
-                return RecipientVerdict(None, tuple(dict.fromkeys(answer.accounts)))
-            case directory.ResolveStatus.LOCAL:
-                # Only forward targets outside our domains: that is relaying.
-                return RecipientVerdict(relay_not_available() if authenticated else relay_denied())
-            case directory.ResolveStatus.UNKNOWN:
+                return RecipientVerdict(None, tuple(dict.fromkeys(answer.accounts)), tuple(answer.remote))
+            case directory.ResolveStatus.UNKNOWN | directory.ResolveStatus.LOCAL:
                 return RecipientVerdict(mailbox_unknown())
             case directory.ResolveStatus.INVALID:
                 return RecipientVerdict(bad_address())
+            case _ if authenticated:
+                # Keep the address as the client wrote it: a remote local part may be case-sensitive.
+                return RecipientVerdict(None, remote=(text,))
             case _:
-                return RecipientVerdict(relay_not_available() if authenticated else relay_denied())
+                return RecipientVerdict(relay_denied())
 
     async def _full_account(self, accounts: Sequence[str], size: int | None) -> str | None:
         """An account that cannot take one more message now (refused at RCPT, per recipient)."""
@@ -156,53 +160,25 @@ class BusPolicy:
         return None
 
     async def authenticate(self, username: str, password: str, *, client_address: str | None) -> AuthVerdict:
-        request = directory.AuthRequest(
-            mechanism=directory.Mechanism.PLAIN,
-            username=username[:512],
-            password=password[:1024],
-            client_address=client_address,
-            protocol="smtp",
-        )
-        return await self._auth(request)
+        return _verdict(await self._auth.authenticate(username, password, client_address=client_address))
 
     async def scram_params(self, username: str) -> tuple[str, int] | None:
         """Salt and iterations for the server-first message; None when the directory is down."""
-        try:
-            answer = await self.bus.request(
-                directory.RPC_SCRAM_PARAMS,
-                directory.ScramParamsRequest(username=username[:512]),
-                directory.ScramParamsReply,
-            )
-        except ServiceError as exc:
-            _log.warning("smtp.auth.directory_failed", error=str(exc))
-            return None
-        return answer.salt, answer.iterations
+        return await self._auth.scram_params(username)
 
     async def authenticate_scram(
         self, username: str, auth_message: str, proof: str, *, client_address: str | None
     ) -> AuthVerdict:
-        if len(auth_message) > 8192 or len(proof) > 512:
-            return AuthVerdict(None, None)
-        request = directory.AuthRequest(
-            mechanism=directory.Mechanism.SCRAM_SHA_256,
-            username=username[:512],
-            scram=directory.ScramProof(auth_message=auth_message, client_proof=proof),
-            client_address=client_address,
-            protocol="smtp",
-        )
-        return await self._auth(request)
+        outcome = await self._auth.authenticate_scram(username, auth_message, proof, client_address=client_address)
+        return _verdict(outcome)
 
-    async def _auth(self, request: directory.AuthRequest) -> AuthVerdict:
-        try:
-            answer = await self.bus.request(directory.RPC_AUTH, request, directory.AuthReply)
-        except ServiceError as exc:
-            _log.warning("smtp.auth.directory_failed", error=str(exc))
-            return AuthVerdict(None, Reply(454, "4.7.0", "Temporary authentication failure"))
-        if answer.ok and answer.account:
-            return AuthVerdict(answer.account, signature=answer.server_signature)
-        if answer.failure is directory.AuthFailure.THROTTLED:
-            return AuthVerdict(None, auth_throttled())
-        return AuthVerdict(None, None)
+    async def queue_remote(self, message: OutboundMessage) -> Reply | None:
+        """Queue the remote recipients; None once JetStream has the message, else the 451 to answer."""
+        return None if await _submit.queue(self.bus, message) else storage_unavailable()
+
+    async def save_sent(self, *, account: str, digest: str) -> None:
+        """The submitter's Sent copy, when the account asks for one; a failure is only logged."""
+        await _submit.save_sent(self.bus, account=account, digest=digest)
 
     async def deliver(self, digest: str, accounts: Sequence[str]) -> DeliveryOutcome:
         """Store the blob in every account's INBOX; storage answers after its commit."""
@@ -223,3 +199,14 @@ class BusPolicy:
             else:
                 outcome.errors[result.account] = result.error or "error"
         return outcome
+
+
+def _verdict(outcome: AuthOutcome) -> AuthVerdict:
+    """The SMTP reply for the directory's answer (None: the session's own 535)."""
+    if outcome.ok:
+        return AuthVerdict(outcome.account, signature=outcome.signature)
+    if outcome.problem is AuthProblem.UNAVAILABLE:
+        return AuthVerdict(None, Reply(454, "4.7.0", "Temporary authentication failure"))
+    if outcome.problem is AuthProblem.THROTTLED:
+        return AuthVerdict(None, auth_throttled())
+    return AuthVerdict(None, None)

@@ -25,17 +25,18 @@ import asyncio
 import contextlib
 import ssl
 import uuid
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from libs.blobs import BlobStore
 from libs.log import get_logger
+from libs.netlimits import ConnectionLimiter
 from services.smtp import _metrics
 from services.smtp._auth import SaslExchange
 from services.smtp._mailauth import CheckingSpool, MailAuth, too_many_connections_per_minute
 from services.smtp._spf import SpfResult
 from services.smtp._spool import Spool, received_protocol, trace_headers
+from services.smtp._submit import outbound_message
 from services.smtp.policy import BusPolicy, DeliveryOutcome, storage_unavailable
 from services.smtp.protocol import (
     NEED_DATA,
@@ -86,25 +87,6 @@ class Listener:
     implicit_tls: bool = False
 
 
-class ConnectionLimiter:
-    """Simultaneous connections per client address, in memory (one process's view)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._open: Counter[str] = Counter()
-
-    def acquire(self, address: str) -> bool:
-        if self._open[address] >= self.limit:
-            return False
-        self._open[address] += 1
-        return True
-
-    def release(self, address: str) -> None:
-        self._open[address] -= 1
-        if self._open[address] <= 0:
-            del self._open[address]
-
-
 class _Closing(Exception):
     """The connection is over; close the socket."""
 
@@ -140,6 +122,7 @@ class Connection:
         self._reverse_path: Address | None = None
         self._declared_size: int | None = None
         self._accounts: dict[Address, tuple[str, ...]] = {}
+        self._remote: dict[Address, tuple[str, ...]] = {}
         self._spool: Spool | CheckingSpool | None = None
         self._spf: SpfResult | None = None
 
@@ -207,7 +190,7 @@ class Connection:
                     return refusal
                 self._reverse_path = reverse_path
                 self._declared_size = params.size
-                self._accounts = {}
+                self._accounts, self._remote = {}, {}
                 return session.accept()
             case RecipientReceived(address=address, params=_):
                 return await self._recipient(address)
@@ -226,7 +209,7 @@ class Connection:
                 return await self._complete(event)
             case ResetReceived():
                 await self._discard_message()
-                self._accounts = {}
+                self._accounts, self._remote = {}, {}
                 return b""
             case StartTlsRequested():
                 return await self._start_tls()
@@ -264,6 +247,8 @@ class Connection:
             self.log.info("smtp.rcpt.rejected", rcpt=address.text, code=verdict.reply.code)
             return self.session.reply(verdict.reply)
         self._accounts[address] = verdict.accounts
+        if verdict.remote:
+            self._remote[address] = verdict.remote
         self.log.info("smtp.rcpt.accepted", rcpt=address.text)
         return self.session.accept()
 
@@ -297,25 +282,52 @@ class Connection:
     async def _complete(self, event: MessageComplete) -> bytes:
         spool, self._spool = self._spool, None
         message_id = f"{self.session_id}.{self.messages + 1}"
+        lmtp = self.listener.config.lmtp
         recipients = [self._accounts.get(r.address, ()) for r in event.envelope.recipients]
         outcome = DeliveryOutcome(unavailable=True)
+        queue_failure: Reply | None = storage_unavailable()
+        ref = None
         try:
             if spool is None:
                 raise RuntimeError("message content was never started")
             ref = await spool.finish(self.timeouts.data_end)
             accounts = list(dict.fromkeys(a for group in recipients for a in group))
-            outcome = await asyncio.wait_for(self.policy.deliver(ref.digest, accounts), self.timeouts.data_end)
+            outcome = (
+                await asyncio.wait_for(self.policy.deliver(ref.digest, accounts), self.timeouts.data_end)
+                if accounts
+                else DeliveryOutcome()
+            )
+            # SMTP has one reply: when a local copy failed, the client sends the whole
+            # message again, so queueing the remote copies now would only duplicate them.
+            if lmtp or all(outcome.reply_for(group, message_id).is_positive for group in recipients):
+                queue_failure = await self._queue_remote(event, message_id, ref.digest, ref.size)
         except Exception as exc:
             self.log.warning("smtp.message.store_failed", error=repr(exc))
-        answers = [outcome.reply_for(group, message_id) for group in recipients]
-        for answer in answers if self.listener.config.lmtp else [_one_reply(answers)]:
+        answers = [
+            _first_failure(outcome.reply_for(group, message_id), queue_failure if r.address in self._remote else None)
+            for group, r in zip(recipients, event.envelope.recipients, strict=True)
+        ]
+        submitter = self.session.authenticated_as
+        if ref is not None and submitter is not None and _one_reply(answers).is_positive:
+            await self.policy.save_sent(account=submitter, digest=ref.digest)
+        for answer in answers if lmtp else [_one_reply(answers)]:
             _metrics.MESSAGES.labels(self.listener.name, str(answer.code)).inc()
         self.messages += 1
         self.log.info("smtp.message.completed", size=event.size, message_id=message_id,
                       codes=[a.code for a in answers])  # fmt: skip
-        if self.listener.config.lmtp:
+        if lmtp:
             return self.session.reply_each(answers)
         return self.session.reply(_one_reply(answers))
+
+    async def _queue_remote(self, event: MessageComplete, message_id: str, digest: str, size: int) -> Reply | None:
+        """Queue the remote recipients (if any): None once JetStream acknowledged them."""
+        message = outbound_message(
+            message_id=message_id, digest=digest, size=size, envelope=event.envelope, remote=self._remote,
+            account=self.session.authenticated_as,
+        )  # fmt: skip
+        if message is None:
+            return None
+        return await asyncio.wait_for(self.policy.queue_remote(message), self.timeouts.data_end)
 
     async def _start_tls(self) -> bytes:
         context = self.listener.ssl_context
@@ -339,6 +351,11 @@ class Connection:
         self.session.start_tls()
         self.log.info("smtp.tls.started")
         return b""
+
+
+def _first_failure(local: Reply, remote: Reply | None) -> Reply:
+    """One recipient's answer: its local copies stored and its remote copies queued."""
+    return remote if remote is not None and local.is_positive else local
 
 
 def _one_reply(answers: list[Reply]) -> Reply:

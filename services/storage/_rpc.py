@@ -10,7 +10,7 @@ from prometheus_client import Histogram
 
 from libs.bus import Endpoint, timed
 from libs.contracts import storage as contract
-from services.storage import _delivery, _mailboxes, _messages, _search
+from services.storage import _delivery, _holds, _mailboxes, _messages, _search
 from services.storage._context import StorageContext
 from services.storage._quota import get_usage
 
@@ -54,6 +54,7 @@ OPERATIONS: tuple[tuple[str, str, type[Any], Callable[..., Awaitable[Any]]], ...
     ("vanished", contract.RPC_VANISHED, contract.VanishedRequest, _messages.vanished),
     ("search", contract.RPC_SEARCH, contract.SearchRequest, _search.search),
     ("quota", contract.RPC_QUOTA, contract.QuotaRequest, quota),
+    ("blob_hold", contract.RPC_BLOB_HOLD, contract.BlobHoldRequest, _holds.blob_hold),
 )
 
 

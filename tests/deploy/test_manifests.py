@@ -28,6 +28,7 @@ from libs.blobs.settings import BlobSettings
 from libs.cli.catalog import SERVICES, ServiceSpec
 from libs.config import SuiteSettings
 from libs.testing.natsd import find_nats_server
+from services.smtp._outbound_config import OutboundSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
@@ -68,10 +69,11 @@ SPECS = {spec.name: spec for spec in SERVICES}
 SERVICE_SETTINGS = {spec.name: settings_class(spec) for spec in SERVICES}
 # Shared settings classes that a service loads besides SuiteSettings and its
 # own (the catalog names only its own): the blob store's, for every service
-# that reads or writes blobs.
+# that reads or writes blobs, and smtp's outbound delivery settings.
 SHARED_SETTINGS: dict[str, tuple[type[BaseSettings], ...]] = {
     "storage": (BlobSettings,),
-    "smtp": (BlobSettings,),
+    "smtp": (BlobSettings, OutboundSettings),
+    "pop3": (BlobSettings,),
     "imap": (BlobSettings,),
 }
 CONTAINER_SETTINGS = {

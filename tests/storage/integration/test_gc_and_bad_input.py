@@ -15,7 +15,7 @@ from libs.contracts.errors import BlobMissing
 from libs.db import create_engine, session_factory
 from libs.db.migrations import upgrade_async
 from libs.db.unit_of_work import UnitOfWork
-from services.storage import _delivery, _messages
+from services.storage import _delivery, _holds, _messages
 from services.storage._context import StorageContext
 from services.storage._gc import collect
 from services.storage._quota import Limits, QuotaLimits
@@ -148,3 +148,21 @@ async def test_a_50_mb_single_line_is_stored_and_indexed_within_bounds(ctx: Stor
     meta = (await _messages.fetch(ctx, contract.FetchRequest(account=ACCOUNT, mailbox="INBOX",
                                   uids=[contract.UidRange(first=1)], items=["size"]))).messages[0]  # fmt: skip
     assert meta.size == len(raw)
+
+
+async def test_a_blob_hold_keeps_a_body_from_collection_until_released(ctx: StorageContext) -> None:
+    raw = b"Subject: queued\r\n\r\nwaiting for a remote server\r\n"
+    await deliver(ctx, raw)  # a local copy of the same body as the queued one
+    digest = hashlib.sha256(raw).hexdigest()
+    await _holds.blob_hold(ctx, contract.BlobHoldRequest(blob=digest))
+    await expunge_all(ctx)  # the local copy goes; the queue still needs the body
+    assert await collect(ctx, grace=0) == 0
+    assert await ctx.blobs.exists(digest)
+    await _holds.blob_hold(ctx, contract.BlobHoldRequest(blob=digest, hold=False))
+    assert await collect(ctx, grace=0) == 1
+    assert not await ctx.blobs.exists(digest)
+
+
+async def test_a_blob_hold_on_a_missing_body_fails(ctx: StorageContext) -> None:
+    with pytest.raises(BlobMissing):
+        await _holds.blob_hold(ctx, contract.BlobHoldRequest(blob="0" * 64))

@@ -1,4 +1,5 @@
-"""The server side of SCRAM-SHA-256 (RFC 5802, RFC 7677) for AUTH, without channel binding.
+"""The server side of SASL SCRAM-SHA-256 (RFC 5802, RFC 7677), without channel binding,
+shared by the front ends that offer it (smtp, pop3).
 
 The directory keeps the keys and checks the proof; this module only parses
 and builds the messages:
@@ -6,8 +7,10 @@ and builds the messages:
     C: n,,n=user,r=<client nonce>                     (client-first)
     S: r=<client nonce><server nonce>,s=<salt>,i=<n>  (server-first)
     C: c=biws,r=<nonce>,p=<proof>                     (client-final)
-    S: v=<server signature>                           (server-final, in a 334)
-    C: (empty line)                                   then 235
+    S: v=<server signature>                           (server-final)
+
+How the server-final message travels depends on the protocol (a 334 in
+SMTP, a "+ " continuation in POP3, each answered by an empty client line).
 """
 
 from __future__ import annotations

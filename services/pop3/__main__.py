@@ -1,0 +1,3 @@
+from services.pop3.main import main
+
+main()

@@ -1,0 +1,400 @@
+"""The POP3 listeners: asyncio sockets around the sans-I/O session.
+
+How this works
+--------------
+Each accepted connection gets a `Session` (services/pop3/protocol) and one
+loop: read what the client sent (with the pre-login timeout, or the
+10-minute autologout timer of RFC 1939 section 3 once logged in), feed it to
+the session, answer the questions it asks, write the replies. A timeout
+closes the connection without a reply and without the UPDATE state, as
+section 3 says. Writes wait for the socket with a timeout, so a client that
+never reads costs one stalled task, never a stalled server.
+
+Logging in asks the policy (policy.py) to check the credentials with the
+directory, take the maildrop's lock and the scan listing; the lock is
+released whenever the session ends. RETR and TOP stream the blob in pieces
+through `MessageEncoder`, waiting for the socket after each piece, so a
+message of any size costs about one piece of memory.
+
+STLS (RFC 2595) upgrades the same stream with `StreamWriter.start_tls` and
+then tells the session, which drops any plaintext sent after the command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from libs.auth.directory_client import AuthOutcome
+from libs.blobs import BlobError
+from libs.log import get_logger
+from libs.netlimits import ConnectionLimiter
+from services.pop3 import _metrics
+from services.pop3._lock import MaildropLock
+from services.pop3._sasl import Challenge, SaslExchange
+from services.pop3.policy import Backends, Pop3Policy, Refusal, refusal
+from services.pop3.protocol import (
+    NEED_DATA,
+    AuthResponse,
+    AuthStarted,
+    ConnectionLost,
+    Event,
+    MessageEncoder,
+    MessageRequested,
+    PasswordReceived,
+    ProtocolError,
+    QuitReceived,
+    Session,
+    SessionConfig,
+    SessionTerminated,
+    StartTlsRequested,
+    State,
+    UpdateRequested,
+    replies,
+)
+
+READ_SIZE = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    preauth: float = 60.0
+    login: float = 300.0
+    idle: float = 600.0
+    write: float = 60.0
+    tls_handshake: float = 60.0
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One port: its name (pop3, pop3s), the session settings, TLS."""
+
+    name: str
+    port: int
+    config: SessionConfig
+    ssl_context: ssl.SSLContext | None = None  # for STLS, or implicit TLS when `implicit_tls`
+    implicit_tls: bool = False
+
+
+class _Closing(Exception):
+    """The connection is over; close the socket."""
+
+
+class Connection:
+    def __init__(
+        self,
+        *,
+        listener: Listener,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        backends: Backends,
+        timeouts: Timeouts,
+        peer: str,
+    ) -> None:
+        self.listener = listener
+        self.reader = reader
+        self.writer = writer
+        self.backends = backends
+        self.timeouts = timeouts
+        self.peer = peer
+        self.session_id = uuid.uuid4().hex[:16]
+        self.session = Session(listener.config)
+        self.log = get_logger(session_id=self.session_id, peer=peer, listener=listener.name)
+        self.policy = Pop3Policy(backends)
+        self.sasl = SaslExchange(backends.directory, client_address=peer)
+        self.lock: MaildropLock | None = None
+        self.sent = 0
+        self.idle = False  # waiting for the client: safe to cut at shutdown
+        self._login_deadline = asyncio.get_running_loop().time() + timeouts.login
+
+    async def run(self) -> None:
+        self.log.info("pop3.session.started")
+        cut = False
+        try:
+            await self._loop()
+        except _Closing:
+            pass
+        except asyncio.CancelledError:
+            cut = True  # shutdown: no UPDATE state, nothing is removed (RFC 1939 section 6)
+            raise
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError) as exc:
+            self.log.info("pop3.session.connection_error", error=repr(exc))
+        except Exception:
+            self.log.exception("pop3.session.failed")
+        finally:
+            if self.lock is not None:
+                await self.lock.release()
+            if cut:
+                self.writer.transport.abort()  # no TLS close handshake with a client that may not answer
+            else:
+                self.writer.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.writer.wait_closed(), 5)
+            self.log.info("pop3.session.ended", account=self.session.authenticated_as, messages_sent=self.sent,
+                          cut=cut)  # fmt: skip
+
+    async def _loop(self) -> None:
+        while True:
+            while (event := self.session.next_event()) is not NEED_DATA:
+                assert isinstance(event, Event)
+                await self._write(await self._act(event))
+                if isinstance(event, QuitReceived | SessionTerminated | ConnectionLost | UpdateRequested):
+                    await self._write(self.session.data_to_send())
+                    raise _Closing
+            await self._write(self.session.data_to_send())
+            if self.session.state is State.CLOSED:
+                raise _Closing
+            self.idle = True
+            try:
+                data = await self._read()
+            finally:
+                self.idle = False
+            self.session.receive_data(data)
+
+    async def _read(self) -> bytes:
+        if self.session.state is State.TRANSACTION:
+            timeout = self.timeouts.idle
+        else:
+            # A client that trickles bytes never idles; the login deadline still ends it.
+            left = self._login_deadline - asyncio.get_running_loop().time()
+            timeout = max(0.0, min(self.timeouts.preauth, left))
+        try:
+            return await asyncio.wait_for(self.reader.read(READ_SIZE), timeout)
+        except TimeoutError:
+            # RFC 1939 section 3: close without a reply and without entering UPDATE.
+            self.log.info("pop3.session.timeout", state=self.session.state.name)
+            raise _Closing from None
+
+    async def _write(self, data: bytes) -> None:
+        if not data:
+            return
+        self.writer.write(data)
+        try:
+            await asyncio.wait_for(self.writer.drain(), self.timeouts.write)
+        except TimeoutError:
+            self.log.info("pop3.session.write_timeout")
+            self.writer.transport.abort()
+            raise _Closing from None
+
+    # --- events ------------------------------------------------------------------------
+
+    async def _act(self, event: Event) -> bytes:
+        session = self.session
+        match event:
+            case PasswordReceived(username=username, password=password):
+                outcome = await self.policy.authenticate(username, password, client_address=self.peer)
+                return await self._finish_login(outcome, username)
+            case AuthStarted() | AuthResponse():
+                step = await self.sasl.step(event)
+                if isinstance(step, Challenge):
+                    return session.auth_challenge(step.data)
+                return await self._finish_login(step, None)
+            case StartTlsRequested():
+                return await self._start_tls()
+            case MessageRequested():
+                return await self._send_message(event)
+            case UpdateRequested():
+                return await self._update(event)
+            case ProtocolError(reply=reply, verb=verb):
+                self.log.info("pop3.command.refused", verb=verb, reply=reply.text)
+                return b""
+            case SessionTerminated(reply=reply):
+                self.log.info("pop3.session.terminated", reply=reply.text)
+                return b""
+            case ConnectionLost():
+                self.log.info("pop3.session.peer_closed")
+                return b""
+            case _:
+                return b""
+
+    async def _finish_login(self, outcome: AuthOutcome, username: str | None) -> bytes:
+        session = self.session
+        if outcome.account is None:
+            refused = refusal(outcome)
+            self.log.info("pop3.login.failed", username=(username or "")[:100], problem=str(outcome.problem))
+            return self._refuse(refused)
+        account = outcome.account
+        lock = await self.policy.lock(account, session_id=self.session_id)
+        if isinstance(lock, Refusal):
+            self.log.info("pop3.login.refused", account=account, result=lock.result)
+            return self._refuse(lock)
+        self.lock = lock  # from here on, the end of the session releases it
+        maildrop = await self.policy.scan(account)
+        if isinstance(maildrop, Refusal):
+            self.lock = None
+            await lock.release()
+            return self._refuse(maildrop)
+        self.log = self.log.bind(account=account)
+        _metrics.LOGINS.labels("ok").inc()
+        count, size = maildrop.stat()
+        self.log.info("pop3.login.succeeded", messages=count, size=size)
+        return session.login_succeeded(account, maildrop)
+
+    def _refuse(self, refused: Refusal) -> bytes:
+        _metrics.LOGINS.labels(refused.result).inc()
+        return self.session.login_failed(refused.reply, counts=refused.counts)
+
+    async def _send_message(self, event: MessageRequested) -> bytes:
+        """RETR/TOP: +OK only once the blob is readable; after it, a failure can only cut the line."""
+        try:
+            stream = self.backends.blobs.open_stream(event.message.ref)
+        except BlobError as exc:
+            self.log.warning("pop3.message.unavailable", uid=event.message.uid, error=repr(exc))
+            return self.session.message_failed()
+        try:
+            try:
+                chunk = await anext(stream)
+            except StopAsyncIteration:
+                chunk = b""
+            except BlobError as exc:
+                self.log.warning("pop3.message.unavailable", uid=event.message.uid, error=repr(exc))
+                return self.session.message_failed()
+            await self._write(self.session.send_message())
+            encoder = MessageEncoder(body_lines=event.lines)
+            while True:
+                out = encoder.feed(chunk)
+                if out:
+                    await self._write(out)
+                    _metrics.BYTES_SENT.inc(len(out))
+                if encoder.done:
+                    break
+                try:
+                    chunk = await anext(stream)
+                except StopAsyncIteration:
+                    break
+                except BlobError as exc:
+                    # The +OK is out: the only honest thing left is to drop the connection.
+                    self.log.warning("pop3.message.stream_failed", uid=event.message.uid, error=repr(exc))
+                    self.writer.transport.abort()
+                    raise _Closing from None
+            await self._write(encoder.finish())
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+        command = "retr" if event.lines is None else "top"
+        _metrics.MESSAGES_SENT.labels(command).inc()
+        self.sent += 1
+        return b""
+
+    async def _update(self, event: UpdateRequested) -> bytes:
+        account = self.session.authenticated_as
+        assert account is not None
+        removed = await self.policy.update(account, deleted=event.deleted, retrieved=event.retrieved)
+        if removed is None:
+            _metrics.UPDATES_FAILED.inc()
+            return self.session.update_failed()
+        _metrics.MESSAGES_DELETED.inc(removed)
+        self.log.info("pop3.update.done", deleted=len(event.deleted), removed=removed)
+        return self.session.update_done(len(event.deleted))
+
+    async def _start_tls(self) -> bytes:
+        context = self.listener.ssl_context
+        if context is None:  # the core offers STLS only with tls_available
+            return self.session.refuse_stls()
+        # RFC 2595 section 4 / CVE-2011-0411: plaintext that followed the command
+        # (already in the stream's buffer) must never be read as if it came under TLS.
+        buffered = getattr(self.reader, "_buffer", None)
+        if buffered:
+            buffered.clear()
+        # Write the +OK and switch to TLS without yielding to the loop in between,
+        # so the ClientHello is never read into the plaintext buffer.
+        self.writer.write(self.session.accept_stls())
+        try:
+            await self.writer.start_tls(context, ssl_handshake_timeout=self.timeouts.tls_handshake)
+        except (ssl.SSLError, ConnectionError, TimeoutError) as exc:
+            self.log.info("pop3.tls.failed", error=repr(exc))
+            raise _Closing from None
+        self.session.start_tls()
+        self.log.info("pop3.tls.started")
+        return b""
+
+
+class Pop3Server:
+    """All listeners of one process, sharing the backends and the connection counter."""
+
+    def __init__(
+        self,
+        listeners: list[Listener],
+        *,
+        host: str,
+        backends: Backends,
+        timeouts: Timeouts,
+        max_connections_per_client: int,
+    ) -> None:
+        self.listeners = listeners
+        self.host = host
+        self.backends = backends
+        self.timeouts = timeouts
+        self.limiter = ConnectionLimiter(max_connections_per_client)
+        self._servers: list[asyncio.Server] = []
+        self._connections: dict[asyncio.Task[Any], Connection | None] = {}
+
+    @property
+    def serving(self) -> bool:
+        return bool(self._servers) and all(s.is_serving() for s in self._servers)
+
+    async def start(self) -> None:
+        for listener in self.listeners:
+            server = await asyncio.start_server(
+                lambda r, w, listener=listener: self._accept(listener, r, w),
+                host=self.host,
+                port=listener.port,
+                ssl=listener.ssl_context if listener.implicit_tls else None,
+                ssl_handshake_timeout=self.timeouts.tls_handshake if listener.implicit_tls else None,
+                limit=READ_SIZE,
+            )
+            self._servers.append(server)
+
+    async def _accept(self, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peername = writer.get_extra_info("peername")
+        peer = str(peername[0]) if isinstance(peername, tuple) else str(peername)
+        if not self.limiter.acquire(peer):
+            get_logger(peer=peer, listener=listener.name).info("pop3.session.too_many_connections")
+            _metrics.REFUSED_CONNECTIONS.labels(listener.name).inc()
+            with contextlib.suppress(Exception):
+                writer.write(replies.temporary_failure("Too many connections from your address").to_bytes())
+                await asyncio.wait_for(writer.drain(), 5)
+            writer.transport.abort()
+            return
+        task = asyncio.current_task()
+        _metrics.SESSIONS.labels(listener.name).inc()
+        _metrics.OPEN_SESSIONS.labels(listener.name).inc()
+        try:
+            connection = Connection(listener=listener, reader=reader, writer=writer, backends=self.backends,
+                                    timeouts=self.timeouts, peer=peer)  # fmt: skip
+            if task is not None:
+                self._connections[task] = connection
+            await connection.run()
+        except asyncio.CancelledError:
+            # Cut at shutdown. The task ends normally: asyncio's stream callback
+            # would otherwise log the cancellation as an error.
+            pass
+        finally:
+            _metrics.OPEN_SESSIONS.labels(listener.name).dec()
+            self.limiter.release(peer)
+            if task is not None:
+                self._connections.pop(task, None)
+
+    async def close(self, grace: float = 10.0) -> None:
+        """Stop accepting; cut sessions that wait for their client at once, and give those in
+        the middle of a command (sending a message, applying QUIT) `grace` seconds.
+
+        A cut session never enters the UPDATE state, so it removes nothing; its
+        client simply logs in again (to another replica).
+        """
+        for server in self._servers:
+            server.close()
+        for task, connection in list(self._connections.items()):
+            if connection is None or connection.idle:
+                task.cancel()
+        if self._connections:
+            _, pending = await asyncio.wait(set(self._connections), timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
