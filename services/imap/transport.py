@@ -33,13 +33,14 @@ import ssl
 import time
 import uuid
 import zlib
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from libs.auth.directory_client import AuthOutcome, DirectoryAuth
 from libs.blobs import BlobStore
 from libs.bus import Bus
 from libs.log import get_logger
+from libs.netlimits import ConnectionLimiter
 from services.imap import _auth, _mailboxes, _messages, _metrics, _store
 from services.imap._context import Completion, Context
 from services.imap._mailbox import MailboxGone
@@ -109,25 +110,6 @@ class Listener:
     implicit_tls: bool = False
 
 
-class ConnectionLimiter:
-    """Simultaneous connections per client address, in memory (one process's view)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._open: Counter[str] = Counter()
-
-    def acquire(self, address: str) -> bool:
-        if self._open[address] >= self.limit:
-            return False
-        self._open[address] += 1
-        return True
-
-    def release(self, address: str) -> None:
-        self._open[address] -= 1
-        if self._open[address] <= 0:
-            del self._open[address]
-
-
 class _Closing(Exception):
     """The connection is over; close the socket."""
 
@@ -135,7 +117,7 @@ class _Closing(Exception):
 class Connection:
     def __init__(
         self, *, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, bus: Bus,
-        blobs: BlobStore, login: _auth.DirectoryLogin, timeouts: Timeouts, peer: str,
+        blobs: BlobStore, login: DirectoryAuth, timeouts: Timeouts, peer: str,
         account_limiter: ConnectionLimiter | None = None,
     ) -> None:  # fmt: skip
         self.account_limiter = account_limiter
@@ -391,19 +373,17 @@ class Connection:
     # --- login -----------------------------------------------------------------------------------
 
     async def _login(self, command: Login) -> bytes:
-        verdict = await self.login.password(command.username, command.password, client_address=self.peer)
-        return await self._logged_in(verdict, "LOGIN")
+        outcome = await self.login.authenticate(command.username, command.password, client_address=self.peer)
+        return await self._logged_in(outcome, "LOGIN")
 
-    async def _logged_in(self, verdict: _auth.Verdict, mechanism: str) -> bytes:
-        _metrics.LOGINS.labels(mechanism, verdict.reason).inc()
-        if verdict.account is None:
-            self.log.info("imap.login.failed", mechanism=mechanism, reason=verdict.reason)
-            if verdict.reason == "unavailable":
-                return self.session.no("Authentication temporarily unavailable", responses.code("UNAVAILABLE"))
-            if verdict.reason == "throttled":
-                return self.session.no("Too many failures, try again later", responses.code("UNAVAILABLE"))
-            return self.session.no("Invalid credentials", responses.code("AUTHENTICATIONFAILED"))
-        account = verdict.account
+    async def _logged_in(self, outcome: AuthOutcome, mechanism: str) -> bytes:
+        result = "ok" if outcome.ok else str(outcome.problem or "invalid")
+        _metrics.LOGINS.labels(mechanism, result).inc()
+        if outcome.account is None:
+            self.log.info("imap.login.failed", mechanism=mechanism, reason=result)
+            text, response_code = _auth.refusal(outcome)
+            return self.session.no(text, response_code)
+        account = outcome.account
         if self.account_limiter is not None and not self.account_limiter.acquire(account):
             self.log.info("imap.login.too_many_sessions", account=account)
             return self.session.no("Too many sessions of this account", responses.code("LIMIT"))
@@ -432,7 +412,7 @@ class Connection:
 
     async def _authenticate(self, mechanism: str, data: bytes | None, *, first: bool) -> bytes:
         result = await self.sasl.step(self.session, mechanism, data, first=first)
-        if isinstance(result, _auth.Verdict):
+        if isinstance(result, AuthOutcome):
             return await self._logged_in(result, mechanism)
         return result
 
@@ -493,7 +473,7 @@ class ImapServer:
         self.host = host
         self.bus = bus
         self.blobs = blobs
-        self.login = _auth.DirectoryLogin(bus)
+        self.login = _auth.directory_login(bus)
         self.timeouts = timeouts
         self.limiter = ConnectionLimiter(max_connections_per_client)
         self._servers: list[asyncio.Server] = []

@@ -1,9 +1,8 @@
 """The service layer's pure parts: sections as byte ranges, header filters, BINARY decoding,
-the sequence map, LIST patterns, SORT and THREAD, and SCRAM message parsing."""
+the sequence map, LIST patterns, SORT and THREAD, and login refusals."""
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime
 
 import pytest
@@ -149,26 +148,12 @@ def test_thread_orderedsubject() -> None:
     assert thread_orderedsubject(MESSAGES) == [[1, [2], [4], [5]], 3]
 
 
-def test_scram_messages() -> None:
-    state = _auth.scram_client_first(b"n,,n=al=3Dice,r=abc", salt="c2FsdA==", iterations=4096)
-    assert state.username == "al=ice" and state.nonce.startswith("abc")
-    assert state.server_first == f"r={state.nonce},s=c2FsdA==,i=4096"
-    binding = base64.b64encode(b"n,,").decode()
-    auth_message, proof = _auth.scram_client_final(state, f"c={binding},r={state.nonce},p=cHJvb2Y=".encode())
-    assert auth_message == f"n=al=3Dice,r=abc,{state.server_first},c={binding},r={state.nonce}"
-    assert proof == "cHJvb2Y="
-    # Cyrus SASL names the user as authzid too; another identity is refused.
-    assert _auth.scram_username(b"n,a=bob@x,n=bob@x,r=1") == "bob@x"
-    with pytest.raises(_auth.SaslError):
-        _auth.scram_username(b"n,a=eve@x,n=bob@x,r=1")
-    with pytest.raises(_auth.SaslError):
-        _auth.scram_client_final(state, f"c={binding},r=other,p=x".encode())
+def test_failed_logins_get_rfc_5530_codes() -> None:
+    from libs.auth.directory_client import AuthOutcome, AuthProblem
 
-
-def test_plain() -> None:
-    assert _auth.decode_plain(b"\0alice\0pw") == ("", "alice", "pw")
-    with pytest.raises(_auth.SaslError):
-        _auth.decode_plain(b"alice\0pw")
+    assert _auth.refusal(AuthOutcome(None, AuthProblem.INVALID))[1].name == "AUTHENTICATIONFAILED"
+    assert _auth.refusal(AuthOutcome(None, AuthProblem.UNAVAILABLE))[1].name == "UNAVAILABLE"
+    assert _auth.refusal(AuthOutcome(None, AuthProblem.THROTTLED))[1].name == "UNAVAILABLE"
 
 
 def test_fetch_responses_stream_large_sections() -> None:
