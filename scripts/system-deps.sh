@@ -20,6 +20,7 @@ if [ "$purpose" = "test" ]; then
     command -v swaks >/dev/null 2>&1 || missing+=(swaks)
     command -v fetchmail >/dev/null 2>&1 || missing+=(fetchmail)
     command -v msmtp >/dev/null 2>&1 || missing+=(msmtp)
+    command -v mbsync >/dev/null 2>&1 || missing+=(isync)
 fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0

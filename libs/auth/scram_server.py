@@ -20,8 +20,6 @@ import secrets
 from dataclasses import dataclass
 
 MECHANISM = "SCRAM-SHA-256"
-# The GS2 header "n,," (no channel binding, no authzid), base64: what c= must carry.
-_NO_BINDING = base64.b64encode(b"n,,").decode()
 
 
 class ScramError(ValueError):
@@ -33,6 +31,8 @@ class ClientFirst:
     username: str
     nonce: str
     bare: str  # client-first-message-bare, part of the AuthMessage
+    #: "n,," or "n,a=<the user itself>,": what the client-final's c= must carry (base64).
+    gs2_header: str = "n,,"
 
 
 @dataclass(frozen=True)
@@ -65,27 +65,31 @@ def parse_client_first(data: bytes) -> ClientFirst:
     if not text.startswith("n,"):
         raise ScramError("missing GS2 header")
     _, authzid, bare = text.split(",", 2) if text.count(",") >= 2 else ("", "", "")
-    if authzid or not bare:
-        raise ScramError("authorization identity is not supported")
+    if not bare:
+        raise ScramError("client-first needs n= and r=")
     attributes = _attributes(bare)
     if len(attributes) < 2 or attributes[0][0] != "n" or attributes[1][0] != "r":
         raise ScramError("client-first needs n= and r=")
     username, nonce = _unescape_name(attributes[0][1]), attributes[1][1]
     if not username or not nonce or any(ord(ch) < 0x21 or ord(ch) > 0x7E or ch == "," for ch in nonce):
         raise ScramError("bad user name or nonce")
-    return ClientFirst(username=username, nonce=nonce, bare=bare)
+    # Cyrus SASL clients (mbsync, ...) name the user as authorization identity too; that is
+    # no different from none. Acting for someone else is not supported.
+    if authzid and (not authzid.startswith("a=") or _unescape_name(authzid[2:]) != username):
+        raise ScramError("authorization identity is not supported")
+    return ClientFirst(username=username, nonce=nonce, bare=bare, gs2_header=f"n,{authzid},")
 
 
 def server_first(client: ClientFirst, *, salt: str, iterations: int) -> str:
     return f"r={client.nonce}{secrets.token_urlsafe(18)},s={salt},i={iterations}"
 
 
-def parse_client_final(data: bytes, *, expected_nonce: str) -> ClientFinal:
+def parse_client_final(data: bytes, *, expected_nonce: str, gs2_header: str = "n,,") -> ClientFinal:
     text = data.decode("utf-8")
     attributes = _attributes(text)
     if len(attributes) < 3 or attributes[0][0] != "c" or attributes[1][0] != "r" or attributes[-1][0] != "p":
         raise ScramError("client-final needs c=, r= and p=")
-    if attributes[0][1] != _NO_BINDING:
+    if attributes[0][1] != base64.b64encode(gs2_header.encode()).decode():
         raise ScramError("channel binding data does not match")
     if attributes[1][1] != expected_nonce:
         raise ScramError("nonce mismatch")

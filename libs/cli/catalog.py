@@ -71,6 +71,15 @@ SERVICES: tuple[ServiceSpec, ...] = (
             ("POP3S (TLS)", "pop3s://{host}:{pop3s_port}"),
         ),
     ),
+    ServiceSpec(
+        name="imap",
+        module="services.imap",
+        settings="services.imap.config:ImapSettings",
+        endpoints=(
+            ("IMAP (STARTTLS)", "imap://{host}:{port}"),
+            ("IMAPS (TLS)", "imaps://{host}:{tls_port}"),
+        ),
+    ),
 )
 
 

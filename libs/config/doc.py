@@ -24,6 +24,7 @@ SCHEMAS = (
     ("smtp: sender checks and rate limits", "services.smtp.config_mailauth:MailAuthSettings"),
     ("smtp: outbound delivery", "services.smtp._outbound_config:OutboundSettings"),
     ("pop3", "services.pop3.config:Pop3Settings"),
+    ("imap", "services.imap.config:ImapSettings"),
 )
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 

@@ -74,6 +74,7 @@ SHARED_SETTINGS: dict[str, tuple[type[BaseSettings], ...]] = {
     "storage": (BlobSettings,),
     "smtp": (BlobSettings, OutboundSettings),
     "pop3": (BlobSettings,),
+    "imap": (BlobSettings,),
 }
 CONTAINER_SETTINGS = {
     name: [SuiteSettings, cls, *SHARED_SETTINGS.get(name, ())] for name, cls in SERVICE_SETTINGS.items()

@@ -198,3 +198,59 @@ class InMemoryChannel:
             self._output.clear()
             assert text.endswith("\r\n"), f"response not terminated by CRLF: {text!r}"
             self._lines.extend(text[:-2].split("\r\n"))
+
+
+class SocketChannel:
+    """A ``Channel`` whose server is a real IMAP service on a socket (tests/imap/integration)."""
+
+    def __init__(self, port: int, *, tls: bool, timeout: float = 5.0) -> None:
+        import socket
+        import ssl
+
+        self._context = ssl.create_default_context()
+        self._context.check_hostname = False
+        self._context.verify_mode = ssl.CERT_NONE
+        self.timeout = timeout
+        raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock = self._context.wrap_socket(raw) if tls else raw
+        self._buffer = b""
+        self._closed = False
+
+    def send(self, data: bytes) -> None:
+        if not self._closed:
+            self.sock.sendall(data)
+
+    def read_line(self, timeout: float | None = None) -> str | None:
+        self.sock.settimeout(timeout or self.timeout)
+        while b"\r\n" not in self._buffer:
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                return None
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self._closed = True
+                return None
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\r\n", 1)
+        return line.decode("utf-8", "replace")
+
+    def start_tls(self) -> None:
+        # Whatever the server sent in the clear after its OK was already read; TLS starts now.
+        self.sock = self._context.wrap_socket(self.sock)
+
+    @property
+    def closed(self) -> bool:
+        if not self._closed and not self._buffer:
+            self.read_line(timeout=0.5)  # a server that closed shows it now
+        return self._closed
+
+    def leftover(self) -> list[str]:
+        lines = []
+        while (line := self.read_line(timeout=0.3)) is not None:
+            lines.append(line)
+        return lines
+
+    def close(self) -> None:
+        self.sock.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from libs.auth import scram_server
@@ -48,3 +50,17 @@ def test_client_final_needs_the_same_nonce_and_no_channel_binding() -> None:
         scram_server.parse_client_final(b"c=biws,r=other,p=cHJvb2Y=", expected_nonce="abcxyz")
     with pytest.raises(scram_server.ScramError):
         scram_server.parse_client_final(b"c=eSws,r=abcxyz,p=cHJvb2Y=", expected_nonce="abcxyz")
+
+
+def test_an_authorization_identity_naming_the_user_itself_is_accepted() -> None:
+    first = scram_server.parse_client_first(b"n,a=a=2Cb@c.d,n=a=2Cb@c.d,r=abc")
+    assert (first.username, first.gs2_header, first.bare) == ("a,b@c.d", "n,a=a=2Cb@c.d,", "n=a=2Cb@c.d,r=abc")
+    binding = base64.b64encode(b"n,a=a=2Cb@c.d,").decode()
+    final = scram_server.parse_client_final(
+        f"c={binding},r=abcxyz,p=cHJvb2Y=".encode(), expected_nonce="abcxyz", gs2_header=first.gs2_header
+    )
+    assert final.without_proof == f"c={binding},r=abcxyz"
+    with pytest.raises(scram_server.ScramError):  # the header must match the client-first's
+        scram_server.parse_client_final(
+            b"c=biws,r=abcxyz,p=cHJvb2Y=", expected_nonce="abcxyz", gs2_header=first.gs2_header
+        )

@@ -1,0 +1,3 @@
+from services.imap.main import main
+
+main()

@@ -1,0 +1,101 @@
+"""The IMAP service: IMAP with STARTTLS and IMAP over implicit TLS.
+
+Logins are checked by the directory, mailboxes and messages live in storage,
+message bodies in the blob store. Serves /healthz, /readyz and /metrics on
+its ops port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+
+from libs.blobs import BlobSettings, blob_store_from_settings
+from libs.bus import Bus
+from libs.config import SuiteSettings
+from libs.log import configure_logging, get_logger
+from libs.ops import build_ops_app, bus_check, http_server
+from libs.ops.runner import run
+from libs.tls import ensure_self_signed
+from services.imap._auth import MECHANISMS
+from services.imap.config import ImapSettings
+from services.imap.protocol import Limits, SessionConfig
+from services.imap.transport import ImapServer, Listener, Timeouts
+
+SERVICE_NAME = "imap"
+
+#: Advertised by the core but not served here (docs/imap.md, "What is left").
+NOT_OFFERED = frozenset({"ACL", "RIGHTS=texk", "WITHIN"})
+
+_log = get_logger()
+
+
+def tls_context(settings: ImapSettings, suite: SuiteSettings) -> ssl.SSLContext:
+    cert, key = settings.cert_paths(suite)
+    if ensure_self_signed(cert, key):
+        _log.info("imap.tls.self_signed_created", cert=str(cert))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def build_listeners(settings: ImapSettings, context: ssl.SSLContext) -> list[Listener]:
+    limits = Limits(append_limit=settings.append_limit, max_line=settings.max_line,
+                    max_command=max(Limits().max_command, settings.max_line))  # fmt: skip
+    common = {
+        "hostname": settings.server_name(),
+        "limits": limits,
+        "auth_mechanisms": MECHANISMS,
+        "auth_requires_tls": settings.auth_requires_tls,
+        "disabled_capabilities": NOT_OFFERED,
+    }
+    candidates = [
+        Listener("imap", settings.port, SessionConfig(**common, tls_available=True), context),  # type: ignore[arg-type]
+        Listener("imaps", settings.tls_port, SessionConfig(**common, tls_active=True), context, implicit_tls=True),  # type: ignore[arg-type]
+    ]
+    return [listener for listener in candidates if listener.port > 0]
+
+
+async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: ImapSettings, blob_settings: BlobSettings) -> None:
+    context = tls_context(settings, suite)
+    blobs = blob_store_from_settings(blob_settings, suite)
+    bus = await Bus.open(suite.nats_url, name=SERVICE_NAME, timeout=suite.bus_timeout)
+    timeouts = Timeouts(preauth=settings.preauth_timeout, autologout=settings.autologout, write=settings.write_timeout)
+    server = ImapServer(
+        build_listeners(settings, context), host=suite.bind_host, bus=bus, blobs=blobs, timeouts=timeouts,
+        max_connections_per_client=settings.max_connections_per_client,
+        max_connections_per_account=settings.max_connections_per_account,
+    )  # fmt: skip
+    await server.start()
+
+    async def listening() -> bool:
+        return server.serving
+
+    ops = http_server(
+        build_ops_app(SERVICE_NAME, {"bus": bus_check(bus), "listeners": listening}),
+        host=suite.bind_host,
+        port=settings.ops_port,
+    )
+    ops_task = asyncio.create_task(ops.serve())
+    _log.info("imap.started", listeners={x.name: x.port for x in server.listeners}, ops_port=settings.ops_port)
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait([stopper, ops_task], return_when=asyncio.FIRST_COMPLETED)
+    _log.info("imap.stopping")
+    await server.close()
+    ops.should_exit = True
+    with contextlib.suppress(Exception):
+        await ops_task
+    stopper.cancel()
+    await bus.close()
+    await blobs.close()
+    _log.info("imap.stopped")
+
+
+def main() -> None:
+    suite = SuiteSettings()
+    settings = ImapSettings()
+    blob_settings = BlobSettings()
+    configure_logging(SERVICE_NAME, level=suite.log_level, fmt=suite.log_format, node=suite.node())
+    run(lambda stop: serve(stop, suite, settings, blob_settings))
