@@ -227,8 +227,8 @@ def _message(meta: contract.MessageMeta) -> MessageData:
         internal_date=meta.internal_date,
         size=meta.size,
         blob=meta.blob,
-        envelope=meta.envelope,
-        structure=meta.structure,
+        envelope=meta.envelope_dict(),
+        structure=meta.structure_dict(),
         headers=meta.headers,
     )
 
