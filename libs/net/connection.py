@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
 if TYPE_CHECKING:
     from libs.net.server import Listener
@@ -274,8 +274,8 @@ class _StreamProtocol(asyncio.Protocol):
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.connection = self._on_connected(transport, self)
+        # Not an isinstance check: uvloop's transports do not subclass asyncio's.
+        self.connection = self._on_connected(cast(asyncio.Transport, transport), self)
 
     def data_received(self, data: bytes) -> None:
         if self.connection is not None:

@@ -4,19 +4,25 @@ A tiny echo line protocol plays the front end: `+ hello` on connect, `= <line>`
 for each line, and a few verbs that exercise the transport: STARTTLS, SLOW
 (a command that takes a while), FLOOD (writes to a client that never reads),
 HOLD (stops reading), XOR (layers a byte-stream filter) and QUIT.
+
+Every test runs on asyncio's own event loop and on uvloop, which the services
+run on in production (`libs.ops.runner`): their transports differ in detail.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import uvloop
 
 from libs.net import Connection, FrontEnd, Listener, ReadTimeout, Server, TlsFailed, WriteTimeout
 from libs.tls import ensure_self_signed
@@ -159,12 +165,26 @@ class Harness:
         return server, front_end
 
 
-@pytest.fixture
-async def harness() -> AsyncIterator[Harness]:
-    h = Harness()
-    yield h
-    for server in h.servers:
-        await server.close(grace=1)
+def on_both_loops(test: Callable[..., Awaitable[None]]) -> Callable[..., None]:
+    """Run `test(harness, **fixtures)` in a fresh event loop of each kind, closing its servers after."""
+    parameters = [p for p in inspect.signature(test).parameters.values() if p.name != "harness"]
+
+    @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+    @functools.wraps(test)
+    def wrapper(loop: str, **fixtures: object) -> None:
+        async def body() -> None:
+            harness = Harness()
+            try:
+                await test(harness, **fixtures)
+            finally:
+                for server in harness.servers:
+                    await server.close(grace=1)
+
+        (uvloop.run if loop == "uvloop" else asyncio.run)(body())
+
+    loop_parameter = inspect.Parameter("loop", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str)
+    wrapper.__signature__ = inspect.Signature([loop_parameter, *parameters])  # type: ignore[attr-defined]
+    return wrapper
 
 
 def port_of(server: Server[EchoConfig], listener: Listener[EchoConfig]) -> int:
@@ -195,6 +215,7 @@ def plain(port: int = 0, **config: float) -> Listener[EchoConfig]:
 # --- accepting ---------------------------------------------------------------------------
 
 
+@on_both_loops
 async def test_echo_and_quit(harness: Harness) -> None:
     listener = plain()
     server, _ = await harness.start(listener)
@@ -215,6 +236,7 @@ def _ipv6_loopback() -> bool:
         return False
 
 
+@on_both_loops
 @pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback")
 async def test_listens_on_ipv4_and_ipv6_addresses(harness: Harness) -> None:
     from libs.testing.ports import free_port
@@ -228,6 +250,7 @@ async def test_listens_on_ipv4_and_ipv6_addresses(harness: Harness) -> None:
         writer.close()
 
 
+@on_both_loops
 async def test_connections_over_the_limit_get_the_front_ends_refusal(harness: Harness) -> None:
     listener = plain()
     server, echo = await harness.start(listener, limit=2)
@@ -249,6 +272,7 @@ async def test_connections_over_the_limit_get_the_front_ends_refusal(harness: Ha
     second[1].close()
 
 
+@on_both_loops
 async def test_check_connection_refuses_before_any_session(harness: Harness) -> None:
     listener = plain()
     server, echo = await harness.start(listener, front_end=Echo(refuse_all=True))
@@ -262,6 +286,7 @@ async def test_check_connection_refuses_before_any_session(harness: Harness) -> 
 # --- timeouts ----------------------------------------------------------------------------
 
 
+@on_both_loops
 async def test_read_timeout_lets_the_front_end_say_goodbye(harness: Harness) -> None:
     listener = plain(read_timeout=0.3)
     server, echo = await harness.start(listener)
@@ -275,6 +300,7 @@ async def test_read_timeout_lets_the_front_end_say_goodbye(harness: Harness) -> 
     writer.close()
 
 
+@on_both_loops
 async def test_a_client_that_never_reads_is_aborted_after_the_write_timeout(harness: Harness) -> None:
     listener = plain(write_timeout=0.5)
     server, echo = await harness.start(listener)
@@ -286,6 +312,7 @@ async def test_a_client_that_never_reads_is_aborted_after_the_write_timeout(harn
     writer.close()
 
 
+@on_both_loops
 async def test_a_client_that_does_not_stop_sending_is_held_back(harness: Harness) -> None:
     listener = plain()
     server, _ = await harness.start(listener, buffer_limit=4096)
@@ -306,6 +333,7 @@ async def test_a_client_that_does_not_stop_sending_is_held_back(harness: Harness
 # --- TLS ---------------------------------------------------------------------------------
 
 
+@on_both_loops
 async def test_starttls_drops_plaintext_that_arrived_before_the_upgrade(
     harness: Harness, server_tls: ssl.SSLContext, client_tls: ssl.SSLContext
 ) -> None:
@@ -328,6 +356,7 @@ async def test_starttls_drops_plaintext_that_arrived_before_the_upgrade(
     writer.close()
 
 
+@on_both_loops
 async def test_starttls_pipelined_plaintext_is_not_run_under_tls(
     harness: Harness, server_tls: ssl.SSLContext, client_tls: ssl.SSLContext
 ) -> None:
@@ -344,6 +373,7 @@ async def test_starttls_pipelined_plaintext_is_not_run_under_tls(
     writer.close()
 
 
+@on_both_loops
 async def test_a_starttls_handshake_that_never_comes_is_cut(harness: Harness, server_tls: ssl.SSLContext) -> None:
     listener = Listener("echo", 0, EchoConfig(tls_handshake_timeout=0.3), server_tls)
     server, echo = await harness.start(listener)
@@ -356,6 +386,7 @@ async def test_a_starttls_handshake_that_never_comes_is_cut(harness: Harness, se
     writer.close()
 
 
+@on_both_loops
 async def test_implicit_tls(harness: Harness, server_tls: ssl.SSLContext, client_tls: ssl.SSLContext) -> None:
     listener = Listener("echos", 0, EchoConfig(), server_tls, implicit_tls=True)
     server, _ = await harness.start(listener)
@@ -368,6 +399,7 @@ async def test_implicit_tls(harness: Harness, server_tls: ssl.SSLContext, client
     writer.close()
 
 
+@on_both_loops
 async def test_implicit_tls_handshake_timeout_drops_a_silent_client(
     harness: Harness, server_tls: ssl.SSLContext
 ) -> None:
@@ -384,6 +416,7 @@ async def test_implicit_tls_handshake_timeout_drops_a_silent_client(
 # --- the filter seam ---------------------------------------------------------------------
 
 
+@on_both_loops
 async def test_a_filter_layers_on_the_stream_after_its_reply(harness: Harness) -> None:
     listener = plain()
     server, _ = await harness.start(listener)
@@ -401,6 +434,7 @@ async def test_a_filter_layers_on_the_stream_after_its_reply(harness: Harness) -
 # --- closing -----------------------------------------------------------------------------
 
 
+@on_both_loops
 async def test_close_cuts_idle_sessions_and_lets_busy_ones_finish(harness: Harness) -> None:
     listener = plain(slow_seconds=0.5)
     server, echo = await harness.start(listener)
@@ -424,6 +458,7 @@ async def test_close_cuts_idle_sessions_and_lets_busy_ones_finish(harness: Harne
     busy_writer.close()
 
 
+@on_both_loops
 async def test_close_cuts_busy_sessions_after_the_grace(harness: Harness) -> None:
     listener = plain(slow_seconds=30)
     server, echo = await harness.start(listener, cut_idle_on_close=False)
