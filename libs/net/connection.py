@@ -194,16 +194,19 @@ class Connection(Generic[ConfigT]):
         self._tls = True
         return discarded
 
-    def add_filter(self, stream_filter: StreamFilter) -> None:
+    def add_filter(self, stream_filter: StreamFilter, *, already_received: bytes = b"") -> None:
         """Layer `stream_filter` on the stream from now on (after the reply that announced it).
 
-        Bytes already buffered arrived after that reply's command, so a client
-        could only have sent them through the filter: they are decoded too.
+        Everything received after the command that started the filter is filtered
+        data: `already_received` (what the protocol core had buffered beyond the
+        command, e.g. the IMAP session's `start_compression()`) and then what this
+        connection has buffered, decoded in that order into the read buffer.
         """
         self._filters.append(stream_filter)
-        if self._buffer:
-            decoded = stream_filter.decode(bytes(self._buffer))
-            self._buffer[:] = decoded
+        decoded = stream_filter.decode(already_received + bytes(self._buffer))
+        self._buffer[:] = decoded
+        if decoded:
+            self._readable.set()
 
     async def refuse(self, reply: bytes) -> None:
         """Say why (before any session) and drop the connection."""

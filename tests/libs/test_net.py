@@ -37,15 +37,22 @@ class EchoConfig:
     starttls_delay: float = 0.0  # a pause before the upgrade, like a policy lookup
 
 
-class XorFilter:
-    def __init__(self, key: int) -> None:
-        self.key = key
+class RunningXor:
+    """A stateful filter (like deflate): each byte is mixed with its position in the stream."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.sent = 0
 
     def decode(self, data: bytes) -> bytes:
-        return bytes(b ^ self.key for b in data)
+        out = bytes(b ^ ((self.received + i) % 251) for i, b in enumerate(data))
+        self.received += len(data)
+        return out
 
     def encode(self, data: bytes) -> bytes:
-        return bytes(b ^ self.key for b in data)
+        out = bytes(b ^ ((self.sent + i) % 251) for i, b in enumerate(data))
+        self.sent += len(data)
+        return out
 
 
 @dataclass
@@ -53,6 +60,7 @@ class Echo(FrontEnd[EchoConfig]):
     events: list[str] = field(default_factory=list)
     refuse_all: bool = False
     discarded: list[int] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def check_connection(self, listener: Listener[EchoConfig], peer: str) -> bytes | None:
         return b"- go away\r\n" if self.refuse_all else None
@@ -104,17 +112,26 @@ class Echo(FrontEnd[EchoConfig]):
                     case b"FLOOD":
                         while True:
                             await connection.write(b"x" * 65536, timeout=config.write_timeout)
+                    case b"TICK":  # like IMAP IDLE: updates go out while the reader waits
+                        self.tasks.append(asyncio.create_task(self._tick(connection, config)))
                     case b"HOLD":
                         await asyncio.sleep(3600)
                     case b"XOR":
                         await connection.write(b"+ xor\r\n", timeout=config.write_timeout)
-                        connection.add_filter(XorFilter(0x55))
+                        # What followed the command in our own buffer is filtered data too.
+                        connection.add_filter(RunningXor(), already_received=pending)
+                        pending = b""
                     case _:
                         await connection.write(b"= " + line + b"\r\n", timeout=config.write_timeout)
             data = await connection.read(timeout=config.read_timeout)
             if not data:
                 return
             pending += data
+
+    async def _tick(self, connection: Connection[EchoConfig], config: EchoConfig) -> None:
+        for n in range(3):
+            await asyncio.sleep(0.05)
+            await connection.write(b"* tick %d\r\n" % n, timeout=config.write_timeout)
 
 
 @pytest.fixture(scope="module")
@@ -422,12 +439,26 @@ async def test_a_filter_layers_on_the_stream_after_its_reply(harness: Harness) -
     server, _ = await harness.start(listener)
     reader, writer = await dial(port_of(server, listener))
     assert await line(reader) == b"+ hello\r\n"
-    writer.write(b"XOR\r\n")
+    client = RunningXor()
+    # Pipelined behind the command, so part of it is still in the front end's buffer.
+    writer.write(b"XOR\r\n" + client.encode(b"first\r\n"))
     assert await line(reader) == b"+ xor\r\n"
-    xor = XorFilter(0x55)
-    writer.write(xor.encode(b"hidden\r\n"))
-    expected = b"= hidden\r\n"
-    assert xor.decode(await asyncio.wait_for(reader.readexactly(len(expected)), 5)) == expected
+    writer.write(client.encode(b"second\r\nthird\r\n"))
+    expected = b"= first\r\n= second\r\n= third\r\n"
+    assert client.decode(await asyncio.wait_for(reader.readexactly(len(expected)), 5)) == expected
+    writer.close()
+
+
+@on_both_loops
+async def test_another_task_writes_while_the_reader_waits(harness: Harness) -> None:
+    listener = plain()
+    server, _ = await harness.start(listener)
+    reader, writer = await dial(port_of(server, listener))
+    assert await line(reader) == b"+ hello\r\n"
+    writer.write(b"TICK\r\n")
+    assert [await line(reader) for _ in range(3)] == [b"* tick 0\r\n", b"* tick 1\r\n", b"* tick 2\r\n"]
+    writer.write(b"DONE\r\n")
+    assert await line(reader) == b"= DONE\r\n"
     writer.close()
 
 
