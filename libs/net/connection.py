@@ -34,6 +34,8 @@ import contextlib
 import ssl
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
+from libs.log import get_logger
+
 if TYPE_CHECKING:
     from libs.net.server import Listener
 
@@ -83,13 +85,12 @@ class Connection(Generic[ConfigT]):
         transport: asyncio.Transport,
         protocol: _StreamProtocol,
         session_id: str,
-        log: Any,
         buffer_limit: int = BUFFER_LIMIT,
     ) -> None:
         self.listener = listener
         self.session_id = session_id
-        self.log = log
         self.peer = _peer(transport)
+        self.log = get_logger(session_id=session_id, peer=self.peer, listener=listener.name)
         self.waiting = False  # inside read(): waiting for the client, safe to cut at shutdown
         self.cut_when_idle = False  # shutdown: end the session instead of waiting for the client
         self._transport = transport

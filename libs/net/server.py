@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic
 
-from libs.log import bind_context, get_logger
+from libs.log import bind_context
 from libs.net.connection import BUFFER_LIMIT, ConfigT, Connection, _StreamProtocol
 from libs.netlimits import ConnectionLimiter
 
@@ -121,9 +121,8 @@ class Server(Generic[ConfigT]):
         session_id = uuid.uuid4().hex[:16]
         connection: Connection[ConfigT] = Connection(
             listener=listener, transport=transport, protocol=protocol, session_id=session_id,
-            log=None, buffer_limit=self.buffer_limit,
+            buffer_limit=self.buffer_limit,
         )  # fmt: skip
-        connection.log = get_logger(session_id=session_id, peer=connection.peer, listener=listener.name)
         task = asyncio.get_running_loop().create_task(self._serve(connection))
         self._connections[task] = connection
         task.add_done_callback(lambda t: self._connections.pop(t, None))
