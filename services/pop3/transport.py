@@ -5,11 +5,11 @@ How this works
 The sockets are `libs.net`'s: it listens, accepts, limits connections per
 address, reads and writes with timeouts and does the TLS upgrade. This module
 is the POP3 front end on top. Each accepted connection gets a `Session`
-(services/pop3/protocol) and one loop: read what the client sent (with the pre-login timeout, or the
-10-minute autologout timer of RFC 1939 section 3 once logged in), feed it to
-the session, answer the questions it asks, write the replies. A timeout
-closes the connection without a reply and without the UPDATE state, as
-section 3 says.
+(services/pop3/protocol) and one loop: read what the client sent (with the
+pre-login timeout, or the 10-minute autologout timer of RFC 1939 section 3
+once logged in), feed it to the session, answer the questions it asks, write
+the replies. A timeout closes the connection without a reply and without the
+UPDATE state, as section 3 says.
 
 Logging in asks the policy (policy.py) to check the credentials with the
 directory, take the maildrop's lock and the scan listing; the lock is
