@@ -2,13 +2,14 @@
 
 How this works
 --------------
-Each accepted connection gets a `Session` (services/pop3/protocol) and one
-loop: read what the client sent (with the pre-login timeout, or the
-10-minute autologout timer of RFC 1939 section 3 once logged in), feed it to
-the session, answer the questions it asks, write the replies. A timeout
-closes the connection without a reply and without the UPDATE state, as
-section 3 says. Writes wait for the socket with a timeout, so a client that
-never reads costs one stalled task, never a stalled server.
+The sockets are `libs.net`'s: it listens, accepts, limits connections per
+address, reads and writes with timeouts and does the TLS upgrade. This module
+is the POP3 front end on top. Each accepted connection gets a `Session`
+(services/pop3/protocol) and one loop: read what the client sent (with the
+pre-login timeout, or the 10-minute autologout timer of RFC 1939 section 3
+once logged in), feed it to the session, answer the questions it asks, write
+the replies. A timeout closes the connection without a reply and without the
+UPDATE state, as section 3 says.
 
 Logging in asks the policy (policy.py) to check the credentials with the
 directory, take the maildrop's lock and the scan listing; the lock is
@@ -16,23 +17,22 @@ released whenever the session ends. RETR and TOP stream the blob in pieces
 through `MessageEncoder`, waiting for the socket after each piece, so a
 message of any size costs about one piece of memory.
 
-STLS (RFC 2595) upgrades the same stream with `StreamWriter.start_tls` and
-then tells the session, which drops any plaintext sent after the command.
+STLS (RFC 2595) upgrades the same connection (`Connection.start_tls`, which
+drops the plaintext it had received after the command) and then tells the
+session, which drops the plaintext it had buffered.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
-import uuid
 from dataclasses import dataclass
-from typing import Any
 
+from libs import net
 from libs.auth.directory_client import AuthOutcome
 from libs.blobs import BlobError
 from libs.log import get_logger
-from libs.netlimits import ConnectionLimiter
+from libs.net import Listener, ReadTimeout, TlsFailed, WriteTimeout
 from services.pop3 import _metrics
 from services.pop3._lock import MaildropLock
 from services.pop3._sasl import Challenge, SaslExchange
@@ -57,8 +57,6 @@ from services.pop3.protocol import (
     replies,
 )
 
-READ_SIZE = 64 * 1024
-
 
 @dataclass(frozen=True)
 class Timeouts:
@@ -69,46 +67,32 @@ class Timeouts:
     tls_handshake: float = 60.0
 
 
-@dataclass(frozen=True)
-class Listener:
-    """One port: its name (pop3, pop3s), the session settings, TLS."""
-
-    name: str
-    port: int
-    config: SessionConfig
-    ssl_context: ssl.SSLContext | None = None  # for STLS, or implicit TLS when `implicit_tls`
-    implicit_tls: bool = False
-
-
 class _Closing(Exception):
     """The connection is over; close the socket."""
 
 
 class Connection:
+    """One client: the session, its maildrop lock and the socket (a `libs.net.Connection`)."""
+
     def __init__(
         self,
         *,
-        listener: Listener,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        stream: net.Connection[SessionConfig],
         backends: Backends,
         timeouts: Timeouts,
-        peer: str,
     ) -> None:
-        self.listener = listener
-        self.reader = reader
-        self.writer = writer
+        self.stream = stream
+        self.listener = stream.listener
         self.backends = backends
         self.timeouts = timeouts
-        self.peer = peer
-        self.session_id = uuid.uuid4().hex[:16]
-        self.session = Session(listener.config)
-        self.log = get_logger(session_id=self.session_id, peer=peer, listener=listener.name)
+        self.peer = stream.peer
+        self.session_id = stream.session_id
+        self.session = Session(self.listener.config)
+        self.log = stream.log
         self.policy = Pop3Policy(backends)
-        self.sasl = SaslExchange(backends.directory, client_address=peer)
+        self.sasl = SaslExchange(backends.directory, client_address=self.peer)
         self.lock: MaildropLock | None = None
         self.sent = 0
-        self.idle = False  # waiting for the client: safe to cut at shutdown
         self._login_deadline = asyncio.get_running_loop().time() + timeouts.login
 
     async def run(self) -> None:
@@ -118,6 +102,10 @@ class Connection:
             await self._loop()
         except _Closing:
             pass
+        except WriteTimeout:
+            self.log.info("pop3.session.write_timeout")
+        except TlsFailed as exc:
+            self.log.info("pop3.tls.failed", error=str(exc))
         except asyncio.CancelledError:
             cut = True  # shutdown: no UPDATE state, nothing is removed (RFC 1939 section 6)
             raise
@@ -129,11 +117,9 @@ class Connection:
             if self.lock is not None:
                 await self.lock.release()
             if cut:
-                self.writer.transport.abort()  # no TLS close handshake with a client that may not answer
+                self.stream.abort()  # no TLS close handshake with a client that may not answer
             else:
-                self.writer.close()
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self.writer.wait_closed(), 5)
+                await self.stream.close()
             self.log.info("pop3.session.ended", account=self.session.authenticated_as, messages_sent=self.sent,
                           cut=cut)  # fmt: skip
 
@@ -148,12 +134,7 @@ class Connection:
             await self._write(self.session.data_to_send())
             if self.session.state is State.CLOSED:
                 raise _Closing
-            self.idle = True
-            try:
-                data = await self._read()
-            finally:
-                self.idle = False
-            self.session.receive_data(data)
+            self.session.receive_data(await self._read())
 
     async def _read(self) -> bytes:
         if self.session.state is State.TRANSACTION:
@@ -163,22 +144,14 @@ class Connection:
             left = self._login_deadline - asyncio.get_running_loop().time()
             timeout = max(0.0, min(self.timeouts.preauth, left))
         try:
-            return await asyncio.wait_for(self.reader.read(READ_SIZE), timeout)
-        except TimeoutError:
+            return await self.stream.read(timeout=timeout)
+        except ReadTimeout:
             # RFC 1939 section 3: close without a reply and without entering UPDATE.
             self.log.info("pop3.session.timeout", state=self.session.state.name)
             raise _Closing from None
 
     async def _write(self, data: bytes) -> None:
-        if not data:
-            return
-        self.writer.write(data)
-        try:
-            await asyncio.wait_for(self.writer.drain(), self.timeouts.write)
-        except TimeoutError:
-            self.log.info("pop3.session.write_timeout")
-            self.writer.transport.abort()
-            raise _Closing from None
+        await self.stream.write(data, timeout=self.timeouts.write)
 
     # --- events ------------------------------------------------------------------------
 
@@ -269,7 +242,7 @@ class Connection:
                 except BlobError as exc:
                     # The +OK is out: the only honest thing left is to drop the connection.
                     self.log.warning("pop3.message.stream_failed", uid=event.message.uid, error=repr(exc))
-                    self.writer.transport.abort()
+                    self.stream.abort()
                     raise _Closing from None
             await self._write(encoder.finish())
         finally:
@@ -295,88 +268,45 @@ class Connection:
         if context is None:  # the core offers STLS only with tls_available
             return self.session.refuse_stls()
         # RFC 2595 section 4 / CVE-2011-0411: plaintext that followed the command
-        # (already in the stream's buffer) must never be read as if it came under TLS.
-        buffered = getattr(self.reader, "_buffer", None)
-        if buffered:
-            buffered.clear()
-        # Write the +OK and switch to TLS without yielding to the loop in between,
-        # so the ClientHello is never read into the plaintext buffer.
-        self.writer.write(self.session.accept_stls())
-        try:
-            await self.writer.start_tls(context, ssl_handshake_timeout=self.timeouts.tls_handshake)
-        except (ssl.SSLError, ConnectionError, TimeoutError) as exc:
-            self.log.info("pop3.tls.failed", error=repr(exc))
-            raise _Closing from None
-        self.session.start_tls()
-        self.log.info("pop3.tls.started")
+        # must never be read as if it came under TLS. The connection drops what it
+        # received before the upgrade, the session what it had buffered.
+        dropped = await self.stream.start_tls(
+            context, reply=self.session.accept_stls(), handshake_timeout=self.timeouts.tls_handshake
+        )
+        dropped += self.session.start_tls()
+        self.log.info("pop3.tls.started", plaintext_dropped=dropped)
         return b""
 
 
-class Pop3Server:
+class Pop3Server(net.FrontEnd[SessionConfig]):
     """All listeners of one process, sharing the backends and the connection counter."""
 
     def __init__(
         self,
-        listeners: list[Listener],
+        listeners: list[Listener[SessionConfig]],
         *,
         host: str,
         backends: Backends,
         timeouts: Timeouts,
         max_connections_per_client: int,
     ) -> None:
-        self.listeners = listeners
-        self.host = host
         self.backends = backends
         self.timeouts = timeouts
-        self.limiter = ConnectionLimiter(max_connections_per_client)
-        self._servers: list[asyncio.Server] = []
-        self._connections: dict[asyncio.Task[Any], Connection | None] = {}
+        self._server = net.Server(
+            listeners, hosts=host, front_end=self, max_connections_per_client=max_connections_per_client,
+            tls_handshake_timeout=timeouts.tls_handshake, cut_idle_on_close=True,
+        )  # fmt: skip
+
+    @property
+    def listeners(self) -> list[Listener[SessionConfig]]:
+        return self._server.listeners
 
     @property
     def serving(self) -> bool:
-        return bool(self._servers) and all(s.is_serving() for s in self._servers)
+        return self._server.serving
 
     async def start(self) -> None:
-        for listener in self.listeners:
-            server = await asyncio.start_server(
-                lambda r, w, listener=listener: self._accept(listener, r, w),
-                host=self.host,
-                port=listener.port,
-                ssl=listener.ssl_context if listener.implicit_tls else None,
-                ssl_handshake_timeout=self.timeouts.tls_handshake if listener.implicit_tls else None,
-                limit=READ_SIZE,
-            )
-            self._servers.append(server)
-
-    async def _accept(self, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peername = writer.get_extra_info("peername")
-        peer = str(peername[0]) if isinstance(peername, tuple) else str(peername)
-        if not self.limiter.acquire(peer):
-            get_logger(peer=peer, listener=listener.name).info("pop3.session.too_many_connections")
-            _metrics.REFUSED_CONNECTIONS.labels(listener.name).inc()
-            with contextlib.suppress(Exception):
-                writer.write(replies.temporary_failure("Too many connections from your address").to_bytes())
-                await asyncio.wait_for(writer.drain(), 5)
-            writer.transport.abort()
-            return
-        task = asyncio.current_task()
-        _metrics.SESSIONS.labels(listener.name).inc()
-        _metrics.OPEN_SESSIONS.labels(listener.name).inc()
-        try:
-            connection = Connection(listener=listener, reader=reader, writer=writer, backends=self.backends,
-                                    timeouts=self.timeouts, peer=peer)  # fmt: skip
-            if task is not None:
-                self._connections[task] = connection
-            await connection.run()
-        except asyncio.CancelledError:
-            # Cut at shutdown. The task ends normally: asyncio's stream callback
-            # would otherwise log the cancellation as an error.
-            pass
-        finally:
-            _metrics.OPEN_SESSIONS.labels(listener.name).dec()
-            self.limiter.release(peer)
-            if task is not None:
-                self._connections.pop(task, None)
+        await self._server.start()
 
     async def close(self, grace: float = 10.0) -> None:
         """Stop accepting; cut sessions that wait for their client at once, and give those in
@@ -385,16 +315,18 @@ class Pop3Server:
         A cut session never enters the UPDATE state, so it removes nothing; its
         client simply logs in again (to another replica).
         """
-        for server in self._servers:
-            server.close()
-        for task, connection in list(self._connections.items()):
-            if connection is None or connection.idle:
-                task.cancel()
-        if self._connections:
-            _, pending = await asyncio.wait(set(self._connections), timeout=grace)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-        for server in self._servers:
-            with contextlib.suppress(Exception):
-                await server.wait_closed()
+        await self._server.close(grace)
+
+    def too_many_connections(self, listener: Listener[SessionConfig], peer: str) -> bytes:
+        get_logger(peer=peer, listener=listener.name).info("pop3.session.too_many_connections")
+        _metrics.REFUSED_CONNECTIONS.labels(listener.name).inc()
+        return replies.temporary_failure("Too many connections from your address").to_bytes()
+
+    async def serve(self, connection: net.Connection[SessionConfig]) -> None:
+        name = connection.listener.name
+        _metrics.SESSIONS.labels(name).inc()
+        _metrics.OPEN_SESSIONS.labels(name).inc()
+        try:
+            await Connection(stream=connection, backends=self.backends, timeouts=self.timeouts).run()
+        finally:
+            _metrics.OPEN_SESSIONS.labels(name).dec()

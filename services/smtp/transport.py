@@ -2,35 +2,34 @@
 
 How this works
 --------------
-Each accepted connection gets a `Session` (services/smtp/protocol) and one
-loop: read what the client sent (bounded, with the RFC 5321 section 4.5.3.2
-timeouts), feed it to the session, act on the events it returns (ask the
-policy, stream content into the blob store), write the replies. Writes wait
-for the socket with a timeout, so a client that never reads costs us one
-stalled task, never a stalled server. A small per-address counter refuses a
-client that opens too many connections at once (421 4.7.0).
+The sockets are `libs.net`'s: it listens, accepts, limits connections per
+address, reads and writes with timeouts and does the TLS upgrade. This module
+is the SMTP front end on top. Each accepted connection gets a `Session`
+(services/smtp/protocol) and one loop: read what the client sent (with the
+RFC 5321 section 4.5.3.2 timeouts), feed it to the session, act on the events
+it returns (ask the policy, stream content into the blob store), write the
+replies. A client with too many connections open at once gets 421 4.7.0.
 
 Sender checks and rate limits (SPF, DKIM, Authentication-Results, messages
 and connections per minute) live in `_mailauth.MailAuth`; the transport calls
 it at three points: accepting a connection, MAIL FROM, and the start of the
 message content.
 
-STARTTLS (RFC 3207) upgrades the same stream with `StreamWriter.start_tls`
-and then tells the session, which drops any plaintext sent after the command.
+STARTTLS (RFC 3207) upgrades the same connection (`Connection.start_tls`,
+which drops the plaintext it had received after the command) and then tells
+the session, which drops the plaintext it had buffered.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
-import uuid
 from dataclasses import dataclass
-from typing import Any
 
+from libs import net
 from libs.blobs import BlobStore
 from libs.log import get_logger
-from libs.netlimits import ConnectionLimiter
+from libs.net import Listener, ReadTimeout, TlsFailed, WriteTimeout
 from services.smtp import _metrics
 from services.smtp._auth import SaslExchange
 from services.smtp._mailauth import CheckingSpool, MailAuth, too_many_connections_per_minute
@@ -63,7 +62,6 @@ from services.smtp.protocol import (
     State,
 )
 
-READ_SIZE = 64 * 1024
 _DATA_STATES = (State.RECEIVING_DATA, State.RECEIVING_CHUNK)
 
 
@@ -76,48 +74,33 @@ class Timeouts:
     tls_handshake: float = 60.0
 
 
-@dataclass(frozen=True)
-class Listener:
-    """One port: its name (mx, submission, submissions, lmtp), the session settings, TLS."""
-
-    name: str
-    port: int
-    config: SessionConfig
-    ssl_context: ssl.SSLContext | None = None  # for STARTTLS, or implicit TLS when `implicit_tls`
-    implicit_tls: bool = False
-
-
 class _Closing(Exception):
     """The connection is over; close the socket."""
 
 
 class Connection:
-    """One client: the session, its transaction and the socket."""
+    """One client: the session, its transaction and the socket (a `libs.net.Connection`)."""
 
     def __init__(
         self,
         *,
-        listener: Listener,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        stream: net.Connection[SessionConfig],
         policy: BusPolicy,
         blobs: BlobStore,
         timeouts: Timeouts,
-        peer: str,
         mailauth: MailAuth | None = None,
     ) -> None:
-        self.listener = listener
+        self.stream = stream
+        self.listener = stream.listener
         self.mailauth = mailauth
-        self.reader = reader
-        self.writer = writer
         self.policy = policy
         self.blobs = blobs
         self.timeouts = timeouts
-        self.peer = peer
-        self.session_id = uuid.uuid4().hex[:16]
-        self.session = Session(listener.config)
-        self.log = get_logger(session_id=self.session_id, peer=peer, listener=listener.name)
-        self.sasl = SaslExchange(policy, client_address=peer)
+        self.peer = stream.peer
+        self.session_id = stream.session_id
+        self.session = Session(self.listener.config)
+        self.log = stream.log
+        self.sasl = SaslExchange(policy, client_address=self.peer)
         self.messages = 0
         self._reverse_path: Address | None = None
         self._declared_size: int | None = None
@@ -132,15 +115,17 @@ class Connection:
             await self._loop()
         except _Closing:
             pass
+        except WriteTimeout:
+            self.log.info("smtp.session.write_timeout")
+        except TlsFailed as exc:
+            self.log.info("smtp.tls.failed", error=str(exc))
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError) as exc:
             self.log.info("smtp.session.connection_error", error=repr(exc))
         except Exception:
             self.log.exception("smtp.session.failed")
         finally:
             await self._discard_message()
-            self.writer.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.writer.wait_closed(), 5)
+            await self.stream.close()
             self.log.info("smtp.session.ended", messages=self.messages)
 
     async def _loop(self) -> None:
@@ -158,23 +143,15 @@ class Connection:
     async def _read(self) -> bytes:
         timeout = self.timeouts.data_block if self.session.state in _DATA_STATES else self.timeouts.command
         try:
-            return await asyncio.wait_for(self.reader.read(READ_SIZE), timeout)
-        except TimeoutError:
+            return await self.stream.read(timeout=timeout)
+        except ReadTimeout:
             self.log.info("smtp.session.timeout", state=self.session.state.name)
             reply = Reply(421, "4.4.2", f"{self.listener.config.hostname} Timeout, closing connection")
             await self._write(reply.to_bytes())
             raise _Closing from None
 
     async def _write(self, data: bytes) -> None:
-        if not data:
-            return
-        self.writer.write(data)
-        try:
-            await asyncio.wait_for(self.writer.drain(), self.timeouts.write)
-        except TimeoutError:
-            self.log.info("smtp.session.write_timeout")
-            self.writer.transport.abort()
-            raise _Closing from None
+        await self.stream.write(data, timeout=self.timeouts.write)
 
     # --- events ------------------------------------------------------------------------
 
@@ -334,22 +311,13 @@ class Connection:
         if context is None:  # the core offers STARTTLS only with tls_available
             return self.session.reply(Reply(454, "4.7.0", "TLS not available"))
         # RFC 3207 section 4.2 / CVE-2011-0411: plaintext that followed the command
-        # (already in the stream's buffer) must never be read as if it came under
-        # TLS. Anything buffered now was sent before the client saw our 220.
-        buffered = getattr(self.reader, "_buffer", None)
-        if buffered:
-            buffered.clear()
-        # Write the 220 and switch to TLS without yielding to the loop in between:
-        # otherwise the client's ClientHello could be read into the plaintext
-        # stream buffer before the TLS layer takes over the socket.
-        self.writer.write(self.session.accept())
-        try:
-            await self.writer.start_tls(context, ssl_handshake_timeout=self.timeouts.tls_handshake)
-        except (ssl.SSLError, ConnectionError, TimeoutError) as exc:
-            self.log.info("smtp.tls.failed", error=repr(exc))
-            raise _Closing from None
-        self.session.start_tls()
-        self.log.info("smtp.tls.started")
+        # must never be read as if it came under TLS. The connection drops what it
+        # received before the upgrade, the session what it had buffered.
+        dropped = await self.stream.start_tls(
+            context, reply=self.session.accept(), handshake_timeout=self.timeouts.tls_handshake
+        )
+        dropped += self.session.start_tls()
+        self.log.info("smtp.tls.started", plaintext_dropped=dropped)
         return b""
 
 
@@ -372,12 +340,12 @@ def _one_reply(answers: list[Reply]) -> Reply:
     return next((f for f in failures if f.code == 452), failures[0])
 
 
-class SmtpServer:
+class SmtpServer(net.FrontEnd[SessionConfig]):
     """All listeners of one process, sharing the policy, blob store and connection counter."""
 
     def __init__(
         self,
-        listeners: list[Listener],
+        listeners: list[Listener[SessionConfig]],
         *,
         host: str,
         policy: BusPolicy,
@@ -386,78 +354,50 @@ class SmtpServer:
         max_connections_per_client: int,
         mailauth: MailAuth | None = None,
     ) -> None:
-        self.listeners = listeners
-        self.host = host
         self.policy = policy
         self.blobs = blobs
         self.timeouts = timeouts
-        self.limiter = ConnectionLimiter(max_connections_per_client)
         self.mailauth = mailauth
-        self._servers: list[asyncio.Server] = []
-        self._connections: set[asyncio.Task[Any]] = set()
+        # Sessions waiting for their client are not cut at once on close: each
+        # gets the same grace as a busy one to end its conversation.
+        self._server = net.Server(
+            listeners, hosts=host, front_end=self, max_connections_per_client=max_connections_per_client,
+            tls_handshake_timeout=timeouts.tls_handshake, cut_idle_on_close=False,
+        )  # fmt: skip
+
+    @property
+    def listeners(self) -> list[Listener[SessionConfig]]:
+        return self._server.listeners
 
     @property
     def serving(self) -> bool:
-        return bool(self._servers) and all(s.is_serving() for s in self._servers)
+        return self._server.serving
 
     async def start(self) -> None:
-        for listener in self.listeners:
-            server = await asyncio.start_server(
-                lambda r, w, listener=listener: self._accept(listener, r, w),
-                host=self.host,
-                port=listener.port,
-                ssl=listener.ssl_context if listener.implicit_tls else None,
-                ssl_handshake_timeout=self.timeouts.tls_handshake if listener.implicit_tls else None,
-                limit=READ_SIZE,
-            )
-            self._servers.append(server)
-
-    async def _accept(self, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peername = writer.get_extra_info("peername")
-        peer = str(peername[0]) if isinstance(peername, tuple) else str(peername)
-        if self.mailauth is not None and not self.mailauth.allow_connection(listener.name, peer):
-            get_logger(peer=peer, listener=listener.name).info("smtp.session.connection_rate_exceeded")
-            _metrics.REFUSED_CONNECTIONS.labels(listener.name).inc()
-            await _refuse(writer, too_many_connections_per_minute())
-            return
-        if not self.limiter.acquire(peer):
-            get_logger(peer=peer, listener=listener.name).info("smtp.session.too_many_connections")
-            _metrics.REFUSED_CONNECTIONS.labels(listener.name).inc()
-            await _refuse(writer, Reply(421, "4.7.0", "Too many connections from your address"))
-            return
-        task = asyncio.current_task()
-        if task is not None:
-            self._connections.add(task)
-        _metrics.SESSIONS.labels(listener.name).inc()
-        _metrics.OPEN_SESSIONS.labels(listener.name).inc()
-        try:
-            connection = Connection(listener=listener, reader=reader, writer=writer, policy=self.policy,
-                                    blobs=self.blobs, timeouts=self.timeouts, peer=peer,
-                                    mailauth=self.mailauth)  # fmt: skip
-            await connection.run()
-        finally:
-            _metrics.OPEN_SESSIONS.labels(listener.name).dec()
-            self.limiter.release(peer)
-            if task is not None:
-                self._connections.discard(task)
+        await self._server.start()
 
     async def close(self, grace: float = 10.0) -> None:
         """Stop accepting, give open sessions `grace` seconds, then cut them."""
-        for server in self._servers:
-            server.close()
-        if self._connections:
-            _, pending = await asyncio.wait(set(self._connections), timeout=grace)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-        for server in self._servers:
-            with contextlib.suppress(Exception):
-                await server.wait_closed()
+        await self._server.close(grace)
 
+    def check_connection(self, listener: Listener[SessionConfig], peer: str) -> bytes | None:
+        if self.mailauth is None or self.mailauth.allow_connection(listener.name, peer):
+            return None
+        get_logger(peer=peer, listener=listener.name).info("smtp.session.connection_rate_exceeded")
+        _metrics.REFUSED_CONNECTIONS.labels(listener.name).inc()
+        return too_many_connections_per_minute().to_bytes()
 
-async def _refuse(writer: asyncio.StreamWriter, reply: Reply) -> None:
-    """Say why (421) and drop the connection before any session starts."""
-    with contextlib.suppress(Exception):
-        writer.write(reply.to_bytes())
-        await asyncio.wait_for(writer.drain(), 5)
-    writer.transport.abort()
+    def too_many_connections(self, listener: Listener[SessionConfig], peer: str) -> bytes:
+        get_logger(peer=peer, listener=listener.name).info("smtp.session.too_many_connections")
+        _metrics.REFUSED_CONNECTIONS.labels(listener.name).inc()
+        return Reply(421, "4.7.0", "Too many connections from your address").to_bytes()
+
+    async def serve(self, connection: net.Connection[SessionConfig]) -> None:
+        name = connection.listener.name
+        _metrics.SESSIONS.labels(name).inc()
+        _metrics.OPEN_SESSIONS.labels(name).inc()
+        try:
+            await Connection(stream=connection, policy=self.policy, blobs=self.blobs, timeouts=self.timeouts,
+                             mailauth=self.mailauth).run()  # fmt: skip
+        finally:
+            _metrics.OPEN_SESSIONS.labels(name).dec()
