@@ -84,7 +84,7 @@ def server_first(client: ClientFirst, *, salt: str, iterations: int) -> str:
     return f"r={client.nonce}{secrets.token_urlsafe(18)},s={salt},i={iterations}"
 
 
-def parse_client_final(data: bytes, *, expected_nonce: str, gs2_header: str = "n,,") -> ClientFinal:
+def parse_client_final(data: bytes, *, expected_nonce: str, gs2_header: str) -> ClientFinal:
     text = data.decode("utf-8")
     attributes = _attributes(text)
     if len(attributes) < 3 or attributes[0][0] != "c" or attributes[1][0] != "r" or attributes[-1][0] != "p":

@@ -80,7 +80,7 @@ class SaslExchange:
                 return Challenge(server_first.encode())
             (client, server_first), self._scram = self._scram, None
             nonce = server_first.split(",", 1)[0][2:]
-            final = scram_server.parse_client_final(data or b"", expected_nonce=nonce)
+            final = scram_server.parse_client_final(data or b"", expected_nonce=nonce, gs2_header=client.gs2_header)
             auth_message = f"{client.bare},{server_first},{final.without_proof}"
             outcome = await self.directory.authenticate_scram(
                 client.username, auth_message, final.proof, client_address=self.client_address

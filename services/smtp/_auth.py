@@ -136,7 +136,7 @@ class SaslExchange:
         assert self._scram is not None
         (client, server_first), self._scram = self._scram, None
         nonce = server_first.split(",", 1)[0][2:]
-        final = scram_server.parse_client_final(data, expected_nonce=nonce)
+        final = scram_server.parse_client_final(data, expected_nonce=nonce, gs2_header=client.gs2_header)
         auth_message = f"{client.bare},{server_first},{final.without_proof}"
         verdict = await self.authenticator.authenticate_scram(
             client.username, auth_message, final.proof, client_address=self.client_address

@@ -44,12 +44,12 @@ def test_server_first_extends_the_client_nonce() -> None:
 
 
 def test_client_final_needs_the_same_nonce_and_no_channel_binding() -> None:
-    final = scram_server.parse_client_final(b"c=biws,r=abcxyz,p=cHJvb2Y=", expected_nonce="abcxyz")
+    final = scram_server.parse_client_final(b"c=biws,r=abcxyz,p=cHJvb2Y=", expected_nonce="abcxyz", gs2_header="n,,")
     assert (final.proof, final.without_proof) == ("cHJvb2Y=", "c=biws,r=abcxyz")
     with pytest.raises(scram_server.ScramError):
-        scram_server.parse_client_final(b"c=biws,r=other,p=cHJvb2Y=", expected_nonce="abcxyz")
+        scram_server.parse_client_final(b"c=biws,r=other,p=cHJvb2Y=", expected_nonce="abcxyz", gs2_header="n,,")
     with pytest.raises(scram_server.ScramError):
-        scram_server.parse_client_final(b"c=eSws,r=abcxyz,p=cHJvb2Y=", expected_nonce="abcxyz")
+        scram_server.parse_client_final(b"c=eSws,r=abcxyz,p=cHJvb2Y=", expected_nonce="abcxyz", gs2_header="n,,")
 
 
 def test_an_authorization_identity_naming_the_user_itself_is_accepted() -> None:
