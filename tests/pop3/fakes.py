@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from libs.auth import scram
 from libs.auth.plain import decode_plain
+from libs.testing.sansio import CoreChannel, CoreDriver
 from services.pop3.protocol import (
     NEED_DATA,
     AuthResponse,
@@ -142,42 +143,18 @@ class FakeBackend:
 CLOSING_EVENTS = (QuitReceived, SessionTerminated, ConnectionLost)
 
 
-class FakeTransport:
+class FakeTransport(CoreDriver):
+    """The transport loop without a socket: feed bytes, let the fake backend answer, collect output."""
+
     def __init__(self, config: SessionConfig, backend: FakeBackend | None = None) -> None:
-        self.session = Session(config)
         self.backend = backend or FakeBackend()
-        self.events: list[Event] = []
-        self.output = bytearray()
-        self.closed = False
-        self.discarded_at_tls = 0
+        super().__init__(
+            Session(config), self.backend.respond, need_data=NEED_DATA, closing=(*CLOSING_EVENTS, UpdateRequested)
+        )
 
     def connect(self) -> FakeTransport:
-        self._run()
+        super().connect()
         return self
-
-    def feed(self, data: bytes) -> None:
-        if self.closed:
-            return
-        self.session.receive_data(data)
-        self._run()
-
-    def start_tls(self) -> None:
-        self.discarded_at_tls = self.session.start_tls()
-        self._run()
-
-    def take_output(self) -> bytes:
-        out = bytes(self.output)
-        self.output.clear()
-        return out
-
-    def _run(self) -> None:
-        while (event := self.session.next_event()) is not NEED_DATA:
-            assert isinstance(event, Event)
-            self.events.append(event)
-            self.output += self.backend.respond(self.session, event)
-            if isinstance(event, (*CLOSING_EVENTS, UpdateRequested)):
-                self.closed = True
-        self.output += self.session.data_to_send()
 
 
 def config_from_options(options: dict[str, str]) -> SessionConfig:
@@ -197,37 +174,11 @@ def config_from_options(options: dict[str, str]) -> SessionConfig:
     )
 
 
-class InMemoryChannel:
-    """A conversation ``Channel`` (tests/smtp/conversation.py) served by the sans-I/O session."""
+class InMemoryChannel(CoreChannel):
+    """A conversation ``Channel`` whose server is the sans-I/O session behind ``FakeTransport``."""
 
     def __init__(self, config: SessionConfig, backend: FakeBackend | None = None) -> None:
-        self.transport = FakeTransport(config, backend).connect()
-        self._lines: list[str] = []
-
-    def send(self, data: bytes) -> None:
-        self.transport.feed(data)
-
-    def read_line(self) -> str | None:
-        self._collect()
-        return self._lines.pop(0) if self._lines else None
-
-    def start_tls(self) -> None:
-        self.transport.start_tls()
-
-    @property
-    def closed(self) -> bool:
-        return self.transport.closed
-
-    def leftover(self) -> list[str]:
-        self._collect()
-        return list(self._lines)
-
-    def _collect(self) -> None:
-        output = self.transport.take_output()
-        if output:
-            text = output.decode("utf-8", "replace")
-            assert text.endswith("\r\n"), f"reply not terminated by CRLF: {text!r}"
-            self._lines.extend(text[:-2].split("\r\n"))
+        super().__init__(FakeTransport(config, backend).connect())
 
 
 def run(config: SessionConfig, *chunks: bytes, backend: FakeBackend | None = None) -> FakeTransport:

@@ -14,6 +14,7 @@ import base64
 from dataclasses import dataclass, field, replace
 
 from libs.auth import scram
+from libs.testing.sansio import CoreChannel, CoreDriver
 from services.smtp.protocol import (
     LOGIN_PASSWORD_CHALLENGE,
     LOGIN_USERNAME_CHALLENGE,
@@ -156,43 +157,16 @@ class FakePolicy:
 CLOSING_EVENTS = (QuitReceived, SessionTerminated, ConnectionLost)
 
 
-class FakeTransport:
-    """The transport loop without a socket: feed bytes, let the policy answer, collect output."""
+class FakeTransport(CoreDriver):
+    """The transport loop without a socket: feed bytes, let the fake policy answer, collect output."""
 
     def __init__(self, config: SessionConfig, policy: FakePolicy | None = None) -> None:
-        self.session = Session(config)
         self.policy = policy or FakePolicy()
-        self.events: list[Event] = []
-        self.output = bytearray()
-        self.closed = False
-        self.discarded_at_tls = 0
+        super().__init__(Session(config), self.policy.respond, need_data=NEED_DATA, closing=CLOSING_EVENTS)
 
     def connect(self) -> FakeTransport:
-        self._run()
+        super().connect()
         return self
-
-    def feed(self, data: bytes) -> None:
-        if self.closed:
-            return
-        self.session.receive_data(data)
-        self._run()
-
-    def start_tls(self) -> None:
-        self.discarded_at_tls = self.session.start_tls()
-        self._run()
-
-    def take_output(self) -> bytes:
-        out = bytes(self.output)
-        self.output.clear()
-        return out
-
-    def _run(self) -> None:
-        while (event := self.session.next_event()) is not NEED_DATA:
-            self.events.append(event)
-            self.output += self.policy.respond(self.session, event)
-            if isinstance(event, CLOSING_EVENTS):
-                self.closed = True
-        self.output += self.session.data_to_send()
 
 
 HOSTNAME = "mx.example.test"
@@ -220,37 +194,11 @@ def config_from_options(options: dict[str, str]) -> SessionConfig:
     )
 
 
-class InMemoryChannel:
+class InMemoryChannel(CoreChannel):
     """A conversation ``Channel`` whose server is the sans-I/O session behind ``FakeTransport``."""
 
     def __init__(self, config: SessionConfig, policy: FakePolicy | None = None) -> None:
-        self.transport = FakeTransport(config, policy).connect()
-        self._lines: list[str] = []
-
-    def send(self, data: bytes) -> None:
-        self.transport.feed(data)
-
-    def read_line(self) -> str | None:
-        self._collect()
-        return self._lines.pop(0) if self._lines else None
-
-    def start_tls(self) -> None:
-        self.transport.start_tls()
-
-    @property
-    def closed(self) -> bool:
-        return self.transport.closed
-
-    def leftover(self) -> list[str]:
-        self._collect()
-        return list(self._lines)
-
-    def _collect(self) -> None:
-        output = self.transport.take_output()
-        if output:
-            text = output.decode("utf-8", "replace")
-            assert text.endswith("\r\n"), f"reply not terminated by CRLF: {text!r}"
-            self._lines.extend(text[:-2].split("\r\n"))
+        super().__init__(FakeTransport(config, policy).connect())
 
 
 def make_config(**overrides: object) -> SessionConfig:

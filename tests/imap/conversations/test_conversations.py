@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.imap.conversation import InMemoryChannel, config_from_options, load_script, play
+from libs.testing.conversation import load_script, play
+from tests.imap.conversation import InMemoryChannel, config_from_options
 
 SCRIPTS = sorted(Path(__file__).parent.glob("*.txt"))
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.imap.conversation import SocketChannel, load_script, play
+from libs.testing.conversation import SocketChannel, load_script, play
 from tests.imap.integration.conftest import ImapSuite
 
 SCRIPTS = sorted((Path(__file__).parent / "conversations").glob("*.txt"))

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from libs.testing.conversation import load_script, play
 from tests.pop3.fakes import InMemoryChannel, config_from_options
-from tests.smtp.conversation import load_script, play
 
 SCRIPTS = sorted(Path(__file__).parent.glob("*.txt"))
 

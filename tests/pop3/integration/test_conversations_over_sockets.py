@@ -4,14 +4,12 @@ the same scripts, in memory and over the network)."""
 
 from __future__ import annotations
 
-import socket
-import ssl
 from pathlib import Path
 
 import pytest
 
+from libs.testing.conversation import SocketChannel, load_script, play
 from tests.pop3.integration.conftest import Pop3Suite
-from tests.smtp.conversation import load_script, play
 
 SCRIPTS = Path(__file__).parents[1] / "conversations"
 # Scripts that need no account, message or setting of the fake world.
@@ -29,60 +27,6 @@ PORTABLE = (
 )
 
 
-class SocketChannel:
-    """A conversation ``Channel`` over TCP (and TLS)."""
-
-    def __init__(self, port: int, *, implicit_tls: bool) -> None:
-        self.sock: socket.socket = socket.create_connection(("127.0.0.1", port), timeout=10)
-        if implicit_tls:
-            self.sock = _context().wrap_socket(self.sock)
-        self._buffer = b""
-        self._closed = False
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def read_line(self, timeout: float = 5.0) -> str | None:
-        self.sock.settimeout(timeout)
-        while b"\r\n" not in self._buffer and not self._closed:
-            try:
-                chunk = self.sock.recv(65536)
-            except TimeoutError:
-                return None
-            except (ConnectionError, ssl.SSLError):
-                chunk = b""
-            if not chunk:
-                self._closed = True
-            self._buffer += chunk
-        if b"\r\n" not in self._buffer:
-            return None
-        line, self._buffer = self._buffer.split(b"\r\n", 1)
-        return line.decode("utf-8", "replace")
-
-    def start_tls(self) -> None:
-        self.sock = _context().wrap_socket(self.sock)
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def leftover(self) -> list[str]:
-        lines = []
-        while (line := self.read_line(timeout=0.3)) is not None:
-            lines.append(line)
-        return lines
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def _context() -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 def test_the_portable_scripts_exist() -> None:
     assert all((SCRIPTS / f"{name}.txt").is_file() for name in PORTABLE)
 
@@ -93,7 +37,7 @@ def test_conversation_over_a_socket(pop3_suite: Pop3Suite, name: str) -> None:
     assert set(script.options) <= {"starttls", "implicit_tls"}, "only listener options make sense here"
     implicit_tls = "implicit_tls" in script.options
     port = pop3_suite.pop3.tls_port if implicit_tls else pop3_suite.pop3.port
-    channel = SocketChannel(port, implicit_tls=implicit_tls)
+    channel = SocketChannel(port, tls=implicit_tls, timeout=5.0)
     try:
         play(script, channel)
     finally:

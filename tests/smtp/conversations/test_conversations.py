@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.smtp.conversation import load_script, play
+from libs.testing.conversation import load_script, play
 from tests.smtp.fakes import InMemoryChannel, config_from_options
 
 SCRIPTS = sorted(Path(__file__).parent.glob("*.txt"))

@@ -1,27 +1,32 @@
-"""Conversation scripts: parse ``C:``/``S:`` dialogues and play them over any ``Channel``.
+"""Conversation scripts: ``C:``/``S:`` dialogues played over any ``Channel``.
 
-The same script runs against the sans-I/O core in memory (``tests/smtp/fakes.py``)
-and, later, against a real server over a socket: only the ``Channel`` differs.
+The line protocols (SMTP, POP3, IMAP) test their sans-I/O cores with the same
+scripts in memory (each has an ``InMemoryChannel`` over its fake world) and
+over real sockets against the running service (``SocketChannel`` below):
+only the channel differs.
 
 Script lines::
 
     # comment (blank lines are ignored too)
-    OPTION: name[=value]   listener settings the script needs (lmtp, starttls, ...)
+    OPTION: name[=value]   settings the script needs (lmtp, starttls, a limit, ...);
+                           each protocol's tests read them
     C: text               client sends text + <CRLF>; consecutive C:/RAW: lines go
                           out in one write, i.e. pipelined
     RAW: text             client sends exactly these bytes (no <CRLF> added), with
                           escapes \\r \\n \\t \\0 \\\\ \\xHH, and \\{N:text} for text
                           (itself escaped, without "}") repeated N times
-    S: regex              next reply line (without <CRLF>) must fully match
-    TLS                   run the TLS handshake (after a 220 to STARTTLS)
+    S: regex              next server line (without <CRLF>) must fully match
+    TLS                   run the TLS handshake (after the server's yes to STARTTLS/STLS)
     CLOSED                the server has closed the connection
 
-At the end every reply line must have been matched.
+At the end every server line must have been matched.
 """
 
 from __future__ import annotations
 
 import re
+import socket
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -173,3 +178,61 @@ def play(script: Script, channel: Channel) -> None:
     leftover = channel.leftover()
     if leftover:
         raise ConversationError(f"{script.name}: unexpected reply lines at the end: {leftover!r}")
+
+
+class SocketChannel:
+    """A ``Channel`` to a real server over TCP, TLS from the start or after STARTTLS."""
+
+    def __init__(self, port: int, *, tls: bool = False, timeout: float = 5.0) -> None:
+        self.timeout = timeout
+        raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock: socket.socket = _client_context().wrap_socket(raw) if tls else raw
+        self._buffer = b""
+        self._closed = False
+
+    def send(self, data: bytes) -> None:
+        if not self._closed:
+            self.sock.sendall(data)
+
+    def read_line(self, timeout: float | None = None) -> str | None:
+        self.sock.settimeout(timeout or self.timeout)
+        while b"\r\n" not in self._buffer and not self._closed:
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                return None
+            except (ConnectionError, ssl.SSLError, OSError):
+                chunk = b""
+            if not chunk:
+                self._closed = True
+            self._buffer += chunk
+        if b"\r\n" not in self._buffer:
+            return None
+        line, self._buffer = self._buffer.split(b"\r\n", 1)
+        return line.decode("utf-8", "replace")
+
+    def start_tls(self) -> None:
+        # Whatever the server sent in the clear after its yes was already read; TLS starts now.
+        self.sock = _client_context().wrap_socket(self.sock)
+
+    @property
+    def closed(self) -> bool:
+        if not self._closed and not self._buffer:
+            self.read_line(timeout=0.5)  # a server that closed shows it now
+        return self._closed
+
+    def leftover(self) -> list[str]:
+        lines = []
+        while (line := self.read_line(timeout=0.3)) is not None:
+            lines.append(line)
+        return lines
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _client_context() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the test servers' certificates are self-signed
+    return context
