@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-from pathlib import Path
-
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from libs.config import SuiteSettings
+from libs.config.frontend import FrontEndSettings
 
 
-class ImapSettings(BaseSettings):
+class ImapSettings(FrontEndSettings):
     model_config = SettingsConfigDict(env_prefix="PARLEY_IMAP_", extra="ignore", frozen=True)
 
     port: int = Field(2143, ge=0, le=65535, description="Port of IMAP with STARTTLS (production: 143; 0: off).")
@@ -19,11 +16,6 @@ class ImapSettings(BaseSettings):
         2993, ge=0, le=65535, description="Port of IMAP over implicit TLS (RFC 8314; production: 993; 0: off)."
     )
     ops_port: int = Field(9105, description="Port of /healthz, /readyz and /metrics.")
-    hostname: str = Field("", description="Our name in the greeting; empty: the host name.")
-    tls_cert: Path | None = Field(
-        None, description="PEM certificate for STARTTLS and implicit TLS; empty: <data dir>/tls/cert.pem."
-    )
-    tls_key: Path | None = Field(None, description="PEM private key of the certificate; empty: <data dir>/tls/key.pem.")
     append_limit: int = Field(
         50 * 1024 * 1024, ge=1024, description="Largest message APPEND accepts, advertised as APPENDLIMIT (RFC 7889)."
     )
@@ -41,18 +33,6 @@ class ImapSettings(BaseSettings):
         "IDLE is refreshed by the same timer.",
     )
     preauth_timeout: float = Field(60.0, gt=0, description="Seconds a client may stay silent before it logs in.")
-    write_timeout: float = Field(
-        60.0, gt=0, description="Seconds a response may wait for a client that does not read before it is dropped."
-    )
     auth_requires_tls: bool = Field(
         True, description="LOGIN and AUTHENTICATE only under TLS (LOGINDISABLED before STARTTLS)."
     )
-
-    def server_name(self) -> str:
-        return self.hostname or socket.gethostname() or "localhost"
-
-    def cert_paths(self, suite: SuiteSettings) -> tuple[Path, Path]:
-        tls_dir = suite.resolved_data_dir() / "tls"
-        cert = self.tls_cert.expanduser() if self.tls_cert else tls_dir / "cert.pem"
-        key = self.tls_key.expanduser() if self.tls_key else tls_dir / "key.pem"
-        return cert, key

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-from pathlib import Path
-
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from libs.config import SuiteSettings
+from libs.config.frontend import FrontEndSettings
 
 
-class Pop3Settings(BaseSettings):
+class Pop3Settings(FrontEndSettings):
     model_config = SettingsConfigDict(env_prefix="PARLEY_POP3_", extra="ignore", frozen=True)
 
     pop3_port: int = Field(2110, ge=0, le=65535, description="Port of POP3 with STLS (production: 110; 0: off).")
@@ -19,11 +16,6 @@ class Pop3Settings(BaseSettings):
         2995, ge=0, le=65535, description="Port of POP3 over implicit TLS (production: 995, RFC 8314; 0: off)."
     )
     ops_port: int = Field(9106, description="Port of /healthz, /readyz and /metrics.")
-    hostname: str = Field("", description="Our name in the greeting and sign-off; empty: the host name.")
-    tls_cert: Path | None = Field(
-        None, description="PEM certificate for STLS and implicit TLS; empty: <data dir>/tls/cert.pem."
-    )
-    tls_key: Path | None = Field(None, description="PEM private key of the certificate; empty: <data dir>/tls/key.pem.")
     allow_plaintext_auth: bool = Field(
         False, description="Allow USER/PASS and AUTH PLAIN without TLS (SCRAM-SHA-256 is always allowed)."
     )
@@ -33,9 +25,6 @@ class Pop3Settings(BaseSettings):
     )
     idle_timeout: float = Field(
         600.0, gt=0, description="Autologout: seconds a logged-in client may idle (RFC 1939 section 3: >= 10 minutes)."
-    )
-    write_timeout: float = Field(
-        60.0, gt=0, description="Seconds a reply may wait for a client that does not read before it is dropped."
     )
     lock_ttl: float = Field(
         60.0,
@@ -48,12 +37,3 @@ class Pop3Settings(BaseSettings):
     max_connections_per_client: int = Field(
         20, ge=1, description="Simultaneous connections from one client address per process; more are refused."
     )
-
-    def server_name(self) -> str:
-        return self.hostname or socket.gethostname() or "localhost"
-
-    def cert_paths(self, suite: SuiteSettings) -> tuple[Path, Path]:
-        tls_dir = suite.resolved_data_dir() / "tls"
-        cert = self.tls_cert.expanduser() if self.tls_cert else tls_dir / "cert.pem"
-        key = self.tls_key.expanduser() if self.tls_key else tls_dir / "key.pem"
-        return cert, key
