@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import ssl
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from libs.log import get_logger
 
 VALIDITY = timedelta(days=3650)
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -124,3 +127,14 @@ def _write_atomically(path: Path, data: bytes, *, mode: int) -> None:
         os.close(fd)
     os.chmod(tmp, mode)  # the umask may have narrowed or the file pre-existed
     os.replace(tmp, path)
+
+
+def server_context(cert_path: Path, key_path: Path, *, service: str) -> ssl.SSLContext:
+    """The TLS context a front end serves with (TLS 1.2 or newer); a self-signed pair is
+    created first when neither file exists, as `parley up` does."""
+    if ensure_self_signed(cert_path, key_path):
+        get_logger().info(f"{service}.tls.self_signed_created", cert=str(cert_path))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_path, key_path)
+    return context

@@ -18,7 +18,7 @@ from libs.config import SuiteSettings
 from libs.log import configure_logging, get_logger
 from libs.ops import build_ops_app, bus_check, http_server
 from libs.ops.runner import run
-from libs.tls import ensure_self_signed
+from libs.tls import server_context
 from services.pop3._lock import MaildropLocks
 from services.pop3._mailstore import MailStore
 from services.pop3._sasl import MECHANISMS
@@ -33,13 +33,7 @@ _log = get_logger()
 
 
 def tls_context(settings: Pop3Settings, suite: SuiteSettings) -> ssl.SSLContext:
-    cert, key = settings.cert_paths(suite)
-    if ensure_self_signed(cert, key):
-        _log.info("pop3.tls.self_signed_created", cert=str(cert))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(cert, key)
-    return context
+    return server_context(*settings.cert_paths(suite), service=SERVICE_NAME)
 
 
 def build_listeners(settings: Pop3Settings, context: ssl.SSLContext) -> list[Listener]:

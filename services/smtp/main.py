@@ -20,7 +20,7 @@ from libs.config import SuiteSettings
 from libs.log import configure_logging, get_logger
 from libs.ops import build_ops_app, bus_check, http_server
 from libs.ops.runner import run
-from libs.tls import ensure_self_signed
+from libs.tls import server_context
 from services.smtp import _queue
 from services.smtp._auth import MECHANISMS
 from services.smtp._bounces import Notifier
@@ -44,13 +44,7 @@ _log = get_logger()
 
 
 def tls_context(settings: SmtpSettings, suite: SuiteSettings) -> ssl.SSLContext:
-    cert, key = settings.cert_paths(suite)
-    if ensure_self_signed(cert, key):
-        _log.info("smtp.tls.self_signed_created", cert=str(cert))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(cert, key)
-    return context
+    return server_context(*settings.cert_paths(suite), service=SERVICE_NAME)
 
 
 def build_listeners(settings: SmtpSettings, context: ssl.SSLContext) -> list[Listener]:
