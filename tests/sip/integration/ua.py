@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 
-from services.sip.protocol import NEED_DATA, MessageFramed, Request, Response, StreamFramer, parse_message
+from services.sip.protocol import NEED_DATA, MessageFramed, Request, Response, StreamFramer, parse_message, response_destination
 
 
 def _h(algorithm: str, text: str) -> str:
@@ -100,7 +100,7 @@ class UA:
     # -- requests ------------------------------------------------------------
     def request(self, method: str, uri: str, *, to: str | None = None, headers: list[str] | None = None,
                 body: bytes = b"", call_id: str | None = None, cseq: int | None = None, branch: str | None = None,
-                from_tag: str | None = None) -> bytes:  # fmt: skip
+                from_tag: str | None = None, to_tag: str | None = None) -> bytes:  # fmt: skip
         if cseq is None:
             self.cseq += 1
             cseq = self.cseq
@@ -109,7 +109,7 @@ class UA:
             f"Via: {self.via(branch)}",
             "Max-Forwards: 70",
             f"From: <{self.aor}>;tag={from_tag or self.tag}",
-            f"To: <{to or self.aor}>",
+            f"To: <{to or self.aor}>" + (f";tag={to_tag}" if to_tag else ""),
             f"Call-ID: {call_id or self.call_id}",
             f"CSeq: {cseq} {method}",
             *(headers or []),
@@ -177,4 +177,9 @@ class UA:
         if 200 <= status < 300 and request.method == "INVITE":
             lines.append(f"Contact: <{self.contact}>")
         lines += [*(headers or []), f"Content-Length: {len(body)}", "", ""]
-        self.send_raw("\r\n".join(lines).encode() + body)
+        data = "\r\n".join(lines).encode() + body
+        top = request.top_via
+        if self.transport == "UDP" and top is not None:
+            self.sock.sendto(data, response_destination(top))  # RFC 3261 18.2.2: by the top Via
+        else:
+            self.send_raw(data)
