@@ -454,7 +454,8 @@ class SipCore:
         self._branches[branch_key] = (fork, branch)
         if copy.method == "INVITE":
             branch.timer_c = asyncio.get_running_loop().call_later(
-                self.config.invite_timeout, self._timer_c, branch_key)
+                self.config.invite_timeout, self._timer_c, branch_key
+            )
         self._act(self.layer.send_request(copy, now=self.now(), peer=peer, reliable=peer.reliable))
 
     def _timer_c(self, branch_key: TransactionKey) -> None:

@@ -14,7 +14,15 @@ import socket
 import threading
 import time
 
-from services.sip.protocol import NEED_DATA, MessageFramed, Request, Response, StreamFramer, parse_message, response_destination
+from services.sip.protocol import (
+    NEED_DATA,
+    MessageFramed,
+    Request,
+    Response,
+    StreamFramer,
+    parse_message,
+    response_destination,
+)
 
 
 def _h(algorithm: str, text: str) -> str:
@@ -61,7 +69,7 @@ class UA:
                     while (event := framer.next_event()) is not NEED_DATA:
                         if isinstance(event, MessageFramed):
                             chunks.append(event.data)
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return
