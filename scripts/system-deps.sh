@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Parley needs, when they are missing.
 #   system-deps.sh run   what `make run` needs (a Python with venv support)
-#   system-deps.sh test  plus what the test suite drives (PostgreSQL server, swaks, fetchmail)
+#   system-deps.sh test  plus what the test suite drives (PostgreSQL server, swaks, fetchmail, sipp)
 # Runs apt-get only when something is missing, as root or through sudo.
 set -euo pipefail
 
@@ -19,6 +19,7 @@ if [ "$purpose" = "test" ]; then
     command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
     command -v swaks >/dev/null 2>&1 || missing+=(swaks)
     command -v fetchmail >/dev/null 2>&1 || missing+=(fetchmail)
+    command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0
