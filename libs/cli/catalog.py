@@ -71,6 +71,16 @@ SERVICES: tuple[ServiceSpec, ...] = (
             ("POP3S (TLS)", "pop3s://{host}:{pop3s_port}"),
         ),
     ),
+    ServiceSpec(
+        name="sip",
+        module="services.sip",
+        settings="services.sip.config:SipSettings",
+        endpoints=(
+            ("SIP (UDP)", "sip:{host}:{udp_port}"),
+            ("SIP (TCP)", "sip:{host}:{tcp_port};transport=tcp"),
+            ("SIP (TLS)", "sips:{host}:{tls_port}"),
+        ),
+    ),
 )
 
 

@@ -23,6 +23,7 @@ SCHEMAS = (
     ("smtp", "services.smtp.config:SmtpSettings"),
     ("smtp: sender checks and rate limits", "services.smtp.config_mailauth:MailAuthSettings"),
     ("pop3", "services.pop3.config:Pop3Settings"),
+    ("sip", "services.sip.config:SipSettings"),
 )
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
