@@ -424,7 +424,7 @@ class SipCore:
                     target = parse_uri(binding.contact)
                 except GrammarError:
                     continue
-                peer = parse_peer(binding.source) if binding.source else None
+                peer = _flow(binding, target)
                 route: list[str] = list(binding.path)
                 if route:
                     peer = await self._peer_for(parse_uri(route[0].strip("<>").split(">")[0]))
@@ -772,6 +772,34 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _flow(binding: contract.Binding, contact: Uri) -> Peer | None:
+    """Where a binding's phone is reached: the address its REGISTER came from when the Contact
+    cannot be used as it is, else None (the Contact URI decides).
+
+    Over TCP/TLS that is the phone's connection (RFC 5626: a phone behind NAT is
+    reachable only on the flow it opened). Over UDP it is the source address when
+    the Contact asks for it (`ob`, RFC 5626) or names a private address other than
+    the source (the phone is behind NAT, RFC 3581's received/rport show where).
+    Otherwise the Contact wins: a REGISTER may come from another port or host
+    than the phone (a third-party registration).
+    """
+    source = parse_peer(binding.source) if binding.source else None
+    if source is None or not isinstance(contact, SipUri):
+        return None
+    if source.transport != "UDP":
+        return source
+    if contact.param("ob") is not None or any(p[0].lower() == "ob" for p in contact.params):
+        return source
+    host = _host(contact)
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if address.is_private and not address.is_loopback and host != source.host:
+        return source
+    return None
 
 
 def _synthetic(request: Request, status: int) -> Response:

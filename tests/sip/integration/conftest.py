@@ -43,12 +43,12 @@ class SipSuite:
     def admin(self) -> httpx.Client:
         return httpx.Client(base_url=f"{self.admin_url}/api/v1", auth=("admin", ADMIN_PASSWORD), timeout=30)
 
-    def new_domain(self) -> str:
+    def new_domain(self, password: str = PASSWORD) -> str:
         domain = f"d{uuid.uuid4().hex[:10]}.test"
         with self.admin() as admin:
             assert admin.post("/domains", json={"name": domain}).status_code == 201
             for user in USERS:
-                reply = admin.post("/accounts", json={"address": f"{user}@{domain}", "password": PASSWORD})
+                reply = admin.post("/accounts", json={"address": f"{user}@{domain}", "password": password})
                 assert reply.status_code == 201, reply.text
         return domain
 
@@ -82,12 +82,15 @@ def start_sip(data_dir: Path, nats_url: str, env: dict[str, str] | None = None) 
 
 
 @pytest.fixture(scope="module")
-def sip_suite(nats_server: NatsServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipSuite]:
+def sip_suite(
+    request: pytest.FixtureRequest, nats_server: NatsServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SipSuite]:
+    """The suite; a test module may set `SIP_ENV` (a dict) to add or change settings of the sip process."""
     data_dir = tmp_path_factory.mktemp("sip")
     directory, admin_url = start_directory(data_dir / "directory", nats_server.url)
     suite = None
     try:
-        sip = start_sip(data_dir / "sip1", nats_server.url)
+        sip = start_sip(data_dir / "sip1", nats_server.url, getattr(request.module, "SIP_ENV", {}))
         suite = SipSuite(nats_url=nats_server.url, admin_url=admin_url, data_dir=data_dir, sip=sip)
         yield suite
     finally:
