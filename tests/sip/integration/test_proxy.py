@@ -45,7 +45,33 @@ def invite(caller: UA, callee_aor: str, call_id: str) -> bytes:
                           headers=[f"Contact: <{caller.contact}>", "Content-Type: application/sdp"])  # fmt: skip
 
 
-def test_invite_forks_to_both_contacts_and_cancels_the_loser(ua_factory, domain: str) -> None:  # type: ignore[no-untyped-def]
+def call_records(nats_url: str, call_id: str, count: int = 3) -> list[dict]:  # type: ignore[type-arg]
+    """The CDR stream's records of one call, in order (read with an ephemeral consumer)."""
+
+    async def read() -> list[dict]:  # type: ignore[type-arg]
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+        sub = await js.subscribe(contract.CDR_SUBJECTS, stream=contract.CDR_STREAM, ordered_consumer=True)
+        found = []
+        try:
+            while True:
+                msg = await sub.next_msg(timeout=1)
+                data = json.loads(msg.data)
+                if data["call_id"] == call_id:
+                    found.append({"subject": msg.subject, "data": data})
+        except nats.errors.TimeoutError:
+            pass
+        await nc.close()
+        return found
+
+    for _ in range(20):
+        records = asyncio.run(read())
+        if len(records) >= count:
+            return records
+    return records
+
+
+def test_invite_forks_to_both_contacts_and_cancels_the_loser(ua_factory, domain: str, sip_suite: SipSuite) -> None:  # type: ignore[no-untyped-def]
     alice = ua_factory("alice", domain)
     bob1 = ua_factory("bob", domain)
     bob2 = ua_factory("bob", domain, transport="TCP")
@@ -80,6 +106,11 @@ def test_invite_forks_to_both_contacts_and_cancels_the_loser(ua_factory, domain:
     bye = bob1.expect(is_request("BYE"))
     bob1.respond(bye, 200)
     assert alice.final("BYE").status == 200
+    records = call_records(sip_suite.nats_url, call_id)
+    assert [r["subject"] for r in records] == [contract.CALL_ATTEMPTED, contract.CALL_ANSWERED, contract.CALL_ENDED]
+    ended = records[-1]["data"]
+    assert ended["status"] == 200 and ended["ended_by"] == "bye" and ended["callee"] == f"bob@{domain}"
+    assert ended["from_uri"] == f"sip:alice@{domain}" and ended["node"] == "sip1" and ended["answered_at"]
 
 
 def test_unknown_user_is_404_and_unregistered_is_480(ua_factory, domain: str) -> None:  # type: ignore[no-untyped-def]
@@ -102,7 +133,7 @@ def test_busy_everywhere_wins(ua_factory, domain: str) -> None:  # type: ignore[
     assert alice.final("INVITE").status == 603
 
 
-def test_caller_cancel_reaches_every_branch(ua_factory, domain: str) -> None:  # type: ignore[no-untyped-def]
+def test_caller_cancel_reaches_every_branch(ua_factory, domain: str, sip_suite: SipSuite) -> None:  # type: ignore[no-untyped-def]
     alice = ua_factory("alice", domain)
     bob = ua_factory("bob", domain)
     assert bob.register().status == 200
@@ -119,6 +150,9 @@ def test_caller_cancel_reaches_every_branch(ua_factory, domain: str) -> None:  #
     cancel = bob.expect(is_request("CANCEL"))
     bob.respond(cancel, 200)
     bob.respond(inv, 487, "Request Terminated", to_tag="r1")
+    records = call_records(sip_suite.nats_url, call_id, 2)
+    assert [r["subject"] for r in records][-1] == contract.CALL_ENDED
+    assert records[-1]["data"]["status"] == 487 and records[-1]["data"]["ended_by"] == "cancel"
 
 
 def test_max_forwards_zero_is_483(ua_factory, domain: str) -> None:  # type: ignore[no-untyped-def]

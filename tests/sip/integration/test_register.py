@@ -31,9 +31,10 @@ def ua_factory(sip_suite: SipSuite) -> Iterator:  # type: ignore[type-arg]
         ua.close()
 
 
-@pytest.mark.parametrize("transport", ["UDP", "TCP"])
-def test_register_challenge_then_ok(ua_factory, domain: str, transport: str) -> None:  # type: ignore[no-untyped-def]
-    ua = ua_factory("alice", domain, transport=transport)
+@pytest.mark.parametrize("transport", ["UDP", "TCP", "TLS"])
+def test_register_challenge_then_ok(ua_factory, domain: str, transport: str, sip_suite: SipSuite) -> None:  # type: ignore[no-untyped-def]
+    port = sip_suite.sip.tls_port if transport == "TLS" else None
+    ua = ua_factory("alice", domain, transport=transport, port=port)
     uri = f"sip:{domain}"
     ua.request("REGISTER", uri, headers=[f"Contact: <{ua.contact}>", "Expires: 300"])
     challenge = ua.final("REGISTER")
@@ -133,3 +134,14 @@ def test_ipv6_over_udp(ua_factory, domain: str) -> None:  # type: ignore[no-unty
     reply = ua.register()
     assert reply.status == 200
     assert str(reply.contacts[0].uri) == ua.contact
+
+
+def test_crlf_keepalive_is_answered_on_streams(sip_suite: SipSuite) -> None:
+    """RFC 5626 section 4.4.1: CRLF CRLF on a TCP connection gets CRLF back, and the connection stays."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", sip_suite.sip.port), timeout=5) as sock:
+        sock.sendall(b"\r\n\r\n")
+        assert sock.recv(16) == b"\r\n"
+        sock.sendall(b"\r\n\r\n")
+        assert sock.recv(16) == b"\r\n"

@@ -11,6 +11,7 @@ import hashlib
 import queue
 import secrets
 import socket
+import ssl
 import threading
 import time
 
@@ -42,6 +43,11 @@ class UA:
         if transport == "UDP":
             self.sock = socket.socket(family, socket.SOCK_DGRAM)
             self.sock.bind((host, 0))
+        elif transport == "TLS":
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE  # the service's self-signed certificate
+            self.sock = context.wrap_socket(socket.create_connection(proxy, timeout=5))
         else:
             self.sock = socket.create_connection(proxy, timeout=5)
         self.port = self.sock.getsockname()[1]
@@ -70,6 +76,8 @@ class UA:
                         if isinstance(event, MessageFramed):
                             chunks.append(event.data)
             except TimeoutError:
+                continue
+            except ssl.SSLWantReadError:
                 continue
             except OSError:
                 return
