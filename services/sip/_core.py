@@ -41,6 +41,7 @@ from libs.contracts import sip as contract
 from libs.contracts.directory import ResolveStatus
 from libs.contracts.errors import ServiceError
 from libs.log import get_logger
+from services.sip import _metrics as metrics
 from services.sip import _routing as routing
 from services.sip._registrar import RegisterRefused, RegistrarPolicy, apply_register, contact_headers, live
 from services.sip._stores import CallRecords, LocationStore, PendingMessages
@@ -165,6 +166,7 @@ class SipCore:
         try:
             message = parse_message(data, self.config.limits)
         except ParseError as error:
+            metrics.MALFORMED.inc()
             reply = error_response(error, to_tag=routing.secrets.token_hex(6))
             if reply is not None:
                 self._send(reply, peer)
@@ -184,7 +186,10 @@ class SipCore:
         for event in events:
             if isinstance(event, Transmit):
                 self._send(event.data, event.peer)
+                if isinstance(event.message, Response) and not event.retransmission and event.message.status >= 200:
+                    metrics.RESPONSES.labels(f"{event.message.status // 100}xx").inc()
             elif isinstance(event, RequestReceived):
+                metrics.REQUESTS.labels(event.request.method).inc()
                 self._spawn(self._handle_request(event.key, event.request, event.peer, event.invite_key))
             elif isinstance(event, ResponseReceived):
                 self._on_response(event.key, event.response)
@@ -198,6 +203,8 @@ class SipCore:
                 self._branches.pop(event.key, None)
                 self._forks.pop(event.key, None)
         self._schedule()
+        metrics.TRANSACTIONS.set(len(self.layer))
+        metrics.FORKS.set(len(self._forks))
 
     def _schedule(self) -> None:
         deadline = self.layer.next_deadline()
@@ -288,6 +295,7 @@ class SipCore:
         realm = resolved.address.rpartition("@")[2] or domain
         outcome = await self.auth.check(request, realm=realm, proxy=False, client=peer.host, now=time.time())
         if outcome.status is not AuthStatus.OK:
+            metrics.REGISTRATIONS.labels("forbidden" if outcome.status is AuthStatus.FORBIDDEN else "challenged").inc()
             return self._refuse_auth(key, request, outcome.status, realm, proxy=False)
         if resolved.status is not ResolveStatus.LOCAL or outcome.account not in resolved.accounts:
             # An account may register only its own address (or an alias that is only it).
@@ -301,12 +309,14 @@ class SipCore:
                                             source=peer.text(), node=self.config.node),
         )  # fmt: skip
         if isinstance(result, RegisterRefused):
+            metrics.REGISTRATIONS.labels("error").inc()
             return self._reply(key, request, result.status, result.reason, result.headers)
         headers = [("Contact", c) for c in contact_headers(result.bindings, now)]
         if request.path:
             headers += [("Path", str(p)) for p in request.path]
         headers.append(("Date", datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")))
         self._reply(key, request, 200, None, headers)
+        metrics.REGISTRATIONS.labels("ok").inc()
         _log.info("sip.register.accepted", account=account, bindings=len(result.bindings), peer=peer.text())
         if result.changed and result.bindings:
             self._spawn(self._deliver_pending(account))
@@ -361,6 +371,7 @@ class SipCore:
             if not bindings:
                 for account in accounts:
                     await self.pending.keep(account, request.to_bytes())
+                    metrics.IM_STORED.inc()
                 return self._reply(key, request, 202, "Accepted (stored for delivery)")
         if not bindings:
             return self._reply(key, request, 480)
@@ -682,6 +693,7 @@ class SipCore:
             status = await result
             if 200 <= status < 300:
                 await self.pending.delivered(seq)
+                metrics.IM_DELIVERED_LATER.inc()
                 _log.info("sip.im.delivered_later", account=account, seq=seq)
             else:
                 return

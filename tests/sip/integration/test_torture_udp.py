@@ -55,4 +55,8 @@ def test_torture_corpus_over_udp(sip_suite: SipSuite) -> None:
         replies = [r for r in exchange(sock, options, target) if b"torture-alive" in r]
         assert replies and replies[0].startswith(b"SIP/2.0 200"), replies
     assert httpx.get(f"http://127.0.0.1:{sip_suite.sip.ops_port}/healthz").status_code == 200
+    metrics = httpx.get(f"http://127.0.0.1:{sip_suite.sip.ops_port}/metrics").text
+    malformed = next(line for line in metrics.splitlines() if line.startswith("parley_sip_messages_malformed_total"))
+    assert float(malformed.split()[-1]) >= len([n for n, (_, _, reply) in INVALID.items() if reply])
+    assert 'parley_sip_requests_total{method="OPTIONS"}' in metrics
     assert sip_suite.sip.process.process is not None and sip_suite.sip.process.process.poll() is None
