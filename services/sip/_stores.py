@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -37,6 +39,10 @@ class LocationStore:
         self.bus = bus
         self.ttl = ttl
         self._kv: Any = None
+        # Changes of one account in this process wait for each other; the revision
+        # check then only has to settle races between replicas.
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._waiting: dict[str, int] = {}
 
     async def bucket(self) -> Any:
         if self._kv is None:
@@ -68,6 +74,18 @@ class LocationStore:
 
         Returns the update's result once the write is acked (or an update result
         without `bindings`, e.g. a refusal, untouched)."""
+        lock = self._locks.setdefault(account, asyncio.Lock())
+        self._waiting[account] = self._waiting.get(account, 0) + 1
+        try:
+            async with lock:
+                return await self._change(account, update, attempts)
+        finally:
+            self._waiting[account] -= 1
+            if not self._waiting[account]:
+                del self._waiting[account]
+                del self._locks[account]
+
+    async def _change(self, account: str, update: Callable[[list[contract.Binding]], Any], attempts: int) -> Any:
         kv = await self.bucket()
         key = contract.location_key(account)
         for _ in range(attempts):
@@ -88,9 +106,11 @@ class LocationStore:
                 else:
                     await kv.update(key, value, last=revision)
             except KeyWrongLastSequenceError:
+                await asyncio.sleep(random.uniform(0, 0.02))  # another replica wrote first: read again
                 continue
             except Exception as exc:  # noqa: BLE001 - create on a deleted key reports a wrong sequence too
                 if "wrong last sequence" in str(exc).lower():
+                    await asyncio.sleep(random.uniform(0, 0.02))
                     continue
                 raise
             return result
