@@ -263,12 +263,23 @@ class SipCore:
             return self._reply(key, request, refusal.status, refusal.reason, refusal.headers)
         if not isinstance(request.uri, SipUri):
             return self._reply(key, request, 416)
-        if routing.pop_own_route(request, self._is_us) and request.routes:
-            return await self._forward_to_route(key, request, peer)
-        if request.routes:
-            return await self._forward_to_route(key, request, peer)
-        if request.to.tag is not None:  # in-dialog, no Route: to the remote target
+        ours = routing.pop_own_route(request, self._is_us)
+        if request.to.tag is not None:
+            # In-dialog: we are on the path only if we Record-Routed the dialog, so its
+            # first Route named us. Anything else is not ours to relay.
+            if not ours:
+                return self._reply(key, request, 404 if request.method != "INVITE" else 403, "Not Here")
+            if request.routes:
+                return await self._forward_to_route(key, request, peer)
             return await self._forward_in_dialog(key, request)
+        if request.routes:
+            # A pre-loaded route to elsewhere: as for any other domain, only for our own
+            # authenticated users (no relaying for strangers).
+            if request.method == "REGISTER" and not ours:
+                return self._reply(key, request, 403, "Forbidden (not our registrar)")
+            if await self._outbound_allowed(key, request, peer) is None:
+                return None
+            return await self._forward_to_route(key, request, peer)
         uri = request.uri
         if request.method in PRESENCE_METHODS:
             return self._reply(key, request, 489, "Bad Event", [("Allow-Events", "")])
@@ -349,16 +360,14 @@ class SipCore:
         elif self._is_us(uri):
             return self._reply(key, request, 404)
         caller = None
-        from_local, from_realm = await self._from_is_local(request)
-        if not target_local or (from_local and self.config.require_auth_local_callers
-                                and request.method in ("INVITE", "MESSAGE")):  # fmt: skip
-            if not from_local:
-                return self._reply(key, request, 403, "Forbidden (relaying denied)")
-            outcome = await self.auth.check(request, realm=from_realm, proxy=True, client=peer.host, now=time.time())
-            if outcome.status is not AuthStatus.OK:
-                return self._refuse_auth(key, request, outcome.status, from_realm, proxy=True)
-            caller = outcome.account
-            request.headers.remove("Proxy-Authorization")  # credentials are for us (section 22.3)
+        if not target_local:
+            if (caller := await self._outbound_allowed(key, request, peer)) is None:
+                return None
+        elif self.config.require_auth_local_callers and request.method in ("INVITE", "MESSAGE"):
+            # Only callers claiming one of our domains can prove who they are; outsiders pass.
+            if (await self._from_is_local(request))[0] and (caller := await self._outbound_allowed(
+                    key, request, peer)) is None:  # fmt: skip
+                return None
         if not target_local:
             return await self._forward_remote(key, request, caller)
         now = time.time()
@@ -381,6 +390,22 @@ class SipCore:
         if request.method == "INVITE":
             self._call_attempted(request, caller, callee)
         await self._next_group(fork)
+
+    async def _outbound_allowed(self, key: TransactionKey, request: Request, peer: Peer) -> str | None:
+        """The authenticated local account sending `request`, or None after answering it (403/407).
+
+        Requests from our domains must carry Proxy-Authorization for the From's domain
+        (RFC 3261 section 22.3); requests from elsewhere are refused (no open relay)."""
+        from_local, from_realm = await self._from_is_local(request)
+        if not from_local:
+            self._reply(key, request, 403, "Forbidden (relaying denied)")
+            return None
+        outcome = await self.auth.check(request, realm=from_realm, proxy=True, client=peer.host, now=time.time())
+        if outcome.status is not AuthStatus.OK:
+            self._refuse_auth(key, request, outcome.status, from_realm, proxy=True)
+            return None
+        request.headers.remove("Proxy-Authorization")  # the credentials were for us (section 22.3)
+        return outcome.account
 
     async def _from_is_local(self, request: Request) -> tuple[bool, str]:
         uri = request.from_.uri

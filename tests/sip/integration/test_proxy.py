@@ -220,3 +220,14 @@ def test_two_replicas_share_registrations(ua_factory, domain: str, sip_suite: Si
     assert isinstance(inv, Request)
     bob.respond(inv, 200, "OK", to_tag="f1")
     assert alice.final("INVITE").status == 200
+
+
+def test_no_relay_through_routes_or_fake_dialogs(ua_factory, domain: str) -> None:  # type: ignore[no-untyped-def]
+    stranger = ua_factory("mallory", "elsewhere.invalid")
+    # A pre-loaded Route to somewhere else, from someone who is not ours: refused.
+    stranger.request("OPTIONS", "sip:victim@192.0.2.10", to="sip:victim@192.0.2.10",
+                     headers=["Route: <sip:192.0.2.10;lr>"])  # fmt: skip
+    assert stranger.final("OPTIONS").status == 403
+    # An in-dialog request whose dialog we did not Record-Route: not ours to pass on.
+    stranger.request("BYE", "sip:victim@192.0.2.10", to="sip:victim@192.0.2.10", to_tag="t1")
+    assert stranger.final("BYE").status == 404
