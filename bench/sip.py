@@ -106,7 +106,8 @@ def sipp(work: Path, scenario: str, target: str | None, rows: list[str], *, call
     inf.write_text("SEQUENTIAL\n" + "\n".join(rows) + "\n")
     command = ["sipp", *([target] if target else []), "-sf", str(SCENARIOS / scenario), "-inf", str(inf),
                "-i", "127.0.0.1", "-p", str(port), "-m", str(calls), "-r", str(rate), "-l", str(max(rate * 4, 100)),
-               "-nostdin", "-timeout", "300s", "-max_socket", "1000"]  # fmt: skip
+               "-nostdin", "-timeout", "300s", "-max_socket", "1000",
+               "-recv_timeout", "10000", "-trace_err", "-error_file", str(work / f"{scenario}-{port}.err")]  # fmt: skip
     if background:
         return subprocess.Popen(command, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     started = time.monotonic()
@@ -129,7 +130,7 @@ def main() -> None:
     parser.add_argument("--registers", type=int, default=5000, help="REGISTERs per run (each load)")
     parser.add_argument("--register-rate", type=int, default=2000, help="sipp target rate, per second")
     parser.add_argument("--calls", type=int, default=1000, help="calls per run")
-    parser.add_argument("--call-rate", type=int, default=200)
+    parser.add_argument("--call-rate", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", type=Path, default=None)
     args = parser.parse_args()
