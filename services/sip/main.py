@@ -78,6 +78,7 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: SipSettings
         require_auth_local_callers=settings.require_auth_local_callers, t1=settings.t1, limits=limits,
     )  # fmt: skip
     directory = BusDirectory(bus)
+    await directory.watch()
     auth = DigestAuth(directory, NonceBook(lifetime=settings.nonce_lifetime), algorithms=settings.digest_algorithms)
     transport: SipTransport | None = None
 

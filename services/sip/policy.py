@@ -9,6 +9,7 @@ nonces are ours (`_nonces.py`).
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
@@ -31,12 +32,34 @@ class Directory(Protocol):
 
 
 class BusDirectory:
-    def __init__(self, bus: Bus) -> None:
+    """The directory over the bus. Resolutions are cached for `cache_ttl` seconds and the
+    whole cache is dropped on any `directory.>` change event (`watch`), so a new
+    account or alias is routable at once and a removed one stops being so."""
+
+    def __init__(self, bus: Bus, *, cache_ttl: float = 10.0, cache_size: int = 50_000) -> None:
         self.bus = bus
+        self.cache_ttl = cache_ttl
+        self.cache_size = cache_size
+        self._cache: dict[str, tuple[float, dir_contract.ResolveReply]] = {}
+
+    async def watch(self) -> None:
+        async def dropped(_msg: object) -> None:
+            self._cache.clear()
+
+        await self.bus.nc.subscribe(dir_contract.EVENTS_ALL, cb=dropped)
 
     async def resolve(self, address: str) -> dir_contract.ResolveReply:
+        key = address.lower()
+        now = time.monotonic()
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         request = dir_contract.ResolveRequest(address=address[:1024])
-        return await self.bus.request(dir_contract.RPC_RESOLVE, request, dir_contract.ResolveReply)
+        reply = await self.bus.request(dir_contract.RPC_RESOLVE, request, dir_contract.ResolveReply)
+        if len(self._cache) >= self.cache_size:
+            self._cache.clear()
+        self._cache[key] = (now + self.cache_ttl, reply)
+        return reply
 
     async def check_digest(self, username: str, fields: dir_contract.DigestResponse,
                            client: str) -> dir_contract.AuthReply:  # fmt: skip
