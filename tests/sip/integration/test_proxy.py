@@ -231,3 +231,20 @@ def test_no_relay_through_routes_or_fake_dialogs(ua_factory, domain: str) -> Non
     # An in-dialog request whose dialog we did not Record-Route: not ours to pass on.
     stranger.request("BYE", "sip:victim@192.0.2.10", to="sip:victim@192.0.2.10", to_tag="t1")
     assert stranger.final("BYE").status == 404
+
+
+def test_a_replica_killed_the_other_keeps_routing(ua_factory, domain: str, sip_suite: SipSuite) -> None:  # type: ignore[no-untyped-def]
+    """The farm: bob registers through one replica, which then dies (kill -9); calls through
+    another replica still reach him, because the binding is in sip_locations, not in a process."""
+    doomed = sip_suite.start_sip("sip-doomed")
+    survivor = sip_suite.start_sip("sip-survivor")
+    bob = ua_factory("bob", domain, port=doomed.port)
+    assert bob.register().status == 200
+    doomed.process.kill()
+    alice = ua_factory("alice", domain, port=survivor.port)
+    call_id = secrets.token_hex(8)
+    invite(alice, f"sip:bob@{domain}", call_id)
+    inv = bob.expect(is_request("INVITE"))
+    assert isinstance(inv, Request) and inv.call_id == call_id
+    bob.respond(inv, 200, "OK", to_tag="k1")
+    assert alice.final("INVITE").status == 200
