@@ -182,6 +182,10 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 uas.kill()
                 uas.wait()
+        time.sleep(35)  # UDP transactions end by timer (32 s at most): what is left is held state
+        left = httpx.get(f"http://127.0.0.1:{sip.ops_port}/metrics").text
+        held = {m.group(1): float(m.group(2)) for m in re.finditer(
+            r"^(parley_sip_(?:transactions|proxy_contexts)) (\S+)$", left, re.M)}  # fmt: skip
     finally:
         for process in reversed(processes):
             process.stop()
@@ -190,6 +194,7 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
 
     print(f"# Parley SIP, {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}")
+    print(" ".join(f"{name}_after={int(value)}" for name, value in held.items()))
     print(f"{'load':<20} {'per run':>8} {'median/s':>10} {'runs/s':>30} {'failed':>8}")
     for load, runs in results.items():
         rates = [ok / elapsed for elapsed, ok, _ in runs if elapsed > 0]
