@@ -43,6 +43,7 @@ from libs.contracts.errors import ServiceError
 from libs.log import get_logger
 from services.sip import _metrics as metrics
 from services.sip import _routing as routing
+from services.sip._ratelimit import ClientRateLimiter
 from services.sip._registrar import RegisterRefused, RegistrarPolicy, apply_register, contact_headers, live
 from services.sip._stores import CallRecords, LocationStore, PendingMessages
 from services.sip.policy import AuthStatus, DigestAuth, Directory
@@ -95,6 +96,8 @@ class CoreConfig:
     require_auth_local_callers: bool = False
     t1: float = 0.5
     limits: Limits = field(default_factory=Limits)
+    client_rate: float = 0.0
+    client_burst: float = 1.0
 
 
 @dataclass
@@ -148,6 +151,7 @@ class SipCore:
         self.cdr = cdr
         self.publish_im = publish_im
         self.layer = TransactionLayer(TimerConfig(t1=config.t1), auto_trying=True)
+        self.limiter = ClientRateLimiter(rate=config.client_rate, burst=config.client_burst)
         self._forks: dict[TransactionKey, _Fork] = {}  # by upstream server key
         self._branches: dict[TransactionKey, tuple[_Fork, _Branch]] = {}  # by client key
         self._calls: OrderedDict[str, _Call] = OrderedDict()
@@ -190,6 +194,11 @@ class SipCore:
                     metrics.RESPONSES.labels(f"{event.message.status // 100}xx").inc()
             elif isinstance(event, RequestReceived):
                 metrics.REQUESTS.labels(event.request.method).inc()
+                if event.request.method != "CANCEL" and not self.limiter.allow(event.peer.host, self.now()):
+                    metrics.RATE_LIMITED.inc()
+                    self._reply(event.key, event.request, 503, "Service Unavailable (too many requests)",
+                                [("Retry-After", "5")])  # fmt: skip
+                    continue
                 self._spawn(self._handle_request(event.key, event.request, event.peer, event.invite_key))
             elif isinstance(event, ResponseReceived):
                 self._on_response(event.key, event.response)

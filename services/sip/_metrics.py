@@ -14,3 +14,6 @@ TRANSACTIONS = Gauge("parley_sip_transactions", "Transactions in the transaction
 FORKS = Gauge("parley_sip_proxy_contexts", "Proxy response contexts (forks) open now")
 IM_STORED = Counter("parley_sip_im_stored_total", "MESSAGEs kept for an offline account")
 IM_DELIVERED_LATER = Counter("parley_sip_im_delivered_later_total", "Stored MESSAGEs delivered on registration")
+RATE_LIMITED = Counter(
+    "parley_sip_requests_rate_limited_total", "New requests refused (503) for a client over its rate"
+)

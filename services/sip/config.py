@@ -46,6 +46,10 @@ class SipSettings(BaseSettings):
         description="Challenge (407) INVITE and MESSAGE whose From is one of our domains even when the target "
         "is local (requests to other domains are always challenged).",
     )
+    client_rate: float = Field(
+        200.0, ge=0, description="New requests per second one client address may send (0: no limit); more get 503."
+    )
+    client_burst: float = Field(400.0, ge=1, description="Requests one client address may send at once.")
     t1: float = Field(0.5, gt=0, description="RFC 3261 timer T1 (round-trip estimate), seconds.")
     max_connections_per_client: int = Field(
         50, ge=1, description="Simultaneous TCP/TLS connections from one client address; more are refused."

@@ -76,6 +76,7 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: SipSettings
                                   default_expires=settings.default_expires, max_contacts=settings.max_contacts),
         invite_timeout=settings.invite_timeout, static_routes=settings.static_routes,
         require_auth_local_callers=settings.require_auth_local_callers, t1=settings.t1, limits=limits,
+        client_rate=settings.client_rate, client_burst=settings.client_burst,
     )  # fmt: skip
     directory = BusDirectory(bus)
     await directory.watch()
