@@ -684,7 +684,7 @@ class SipCore:
         via = copy.top_via
         assert via is not None
         host, port = response_destination(via)
-        self._send(copy.to_bytes(), Peer(via.transport if via.transport in ("TCP", "TLS") else "UDP", host, port))
+        self._send(copy.to_bytes(), Peer(via.transport if via.transport in ("TCP", "TLS", "WS") else "UDP", host, port))
 
     # -- instant messages ----------------------------------------------------------
     async def _publish_im(self, request: Request, accounts: list[str]) -> None:
@@ -787,7 +787,7 @@ class SipCore:
         if not isinstance(uri, SipUri):
             return None
         transport = (uri.transport or ("tls" if uri.scheme == "sips" else "udp")).upper()
-        if transport not in ("UDP", "TCP", "TLS"):
+        if transport not in ("UDP", "TCP", "TLS", "WS"):
             return None
         host = uri.maddr or _host(uri)
         port = uri.port or (5061 if transport == "TLS" else 5060)

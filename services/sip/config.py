@@ -17,6 +17,9 @@ class SipSettings(BaseSettings):
     udp_port: int = Field(5060, ge=0, le=65535, description="Port of SIP over UDP (0: off).")
     tcp_port: int = Field(5060, ge=0, le=65535, description="Port of SIP over TCP (0: off).")
     tls_port: int = Field(5061, ge=0, le=65535, description="Port of SIP over TLS (0: off).")
+    ws_port: int = Field(
+        5066, ge=0, le=65535, description="Port of SIP over WebSocket (RFC 7118, plain ws://; 0: off)."
+    )
     ops_port: int = Field(9107, description="Port of /healthz, /readyz and /metrics.")
     ipv6: bool = Field(True, description="Also listen on the IPv6 loopback/any address matching the bind host.")
     advertised_host: str = Field(

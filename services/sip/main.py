@@ -64,7 +64,7 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: SipSettings
     await cdr.ensure()
     hosts = listen_hosts(suite.bind_host, settings.ipv6)
     advertised = settings.host_name(suite)
-    ports = {"UDP": settings.udp_port, "TCP": settings.tcp_port, "TLS": settings.tls_port}
+    ports = {"UDP": settings.udp_port, "TCP": settings.tcp_port, "TLS": settings.tls_port, "WS": settings.ws_port}
     local_addresses = {h.lower() for h in hosts} | {advertised.lower(), "localhost"}
     if suite.bind_host in ("0.0.0.0", "::"):
         local_addresses |= {"127.0.0.1", "::1"}
@@ -93,6 +93,7 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: SipSettings
         hosts=hosts, udp_port=settings.udp_port, tcp_port=settings.tcp_port, tls_port=settings.tls_port,
         tls_context=tls_context(settings, suite), limits=limits, on_message=core.receive,
         idle_timeout=settings.idle_timeout, max_connections_per_client=settings.max_connections_per_client,
+        ws_port=settings.ws_port,
     )  # fmt: skip
     await transport.start()
 

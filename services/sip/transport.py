@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from libs.log import get_logger
+from services.sip._websocket import CLOSE, FrameReader, WebSocketError, frame, handshake_reply
 from services.sip.protocol import (
     NEED_DATA,
     PONG,
@@ -40,7 +41,7 @@ _log = get_logger()
 class Peer:
     """Where a message came from or goes to. `conn` names the stream connection, if any."""
 
-    transport: str  # "UDP", "TCP" or "TLS"
+    transport: str  # "UDP", "TCP", "TLS" or "WS"
     host: str
     port: int
     conn: int | None = None
@@ -127,14 +128,60 @@ class _Connection:
                 await self.writer.wait_closed()
 
 
+class _WsConnection(_Connection):
+    """SIP over WebSocket (RFC 7118): the HTTP upgrade, then one SIP message per WebSocket message."""
+
+    def write(self, data: bytes) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(frame(data))
+
+    async def run(self) -> None:
+        try:
+            try:
+                head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), 10)
+                self.writer.write(handshake_reply(head[:-4]))
+            except (WebSocketError, asyncio.LimitOverrunError, asyncio.IncompleteReadError, TimeoutError,
+                    OSError, ssl.SSLError):  # fmt: skip
+                if not self.writer.is_closing():
+                    self.writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                return
+            frames = FrameReader(max_message=self.owner.limits.max_message_size)
+            while not frames.closed:
+                try:
+                    chunk = await asyncio.wait_for(self.reader.read(65536), self.owner.idle_timeout)
+                except (TimeoutError, ConnectionError, ssl.SSLError, OSError):
+                    return
+                if not chunk:
+                    return
+                try:
+                    messages, replies = frames.receive(chunk)
+                except WebSocketError as exc:
+                    self.writer.write(frame(exc.code.to_bytes(2, "big"), CLOSE))
+                    return
+                for reply in replies:
+                    self.writer.write(reply)
+                for message in messages:
+                    if message.strip(b"\r\n"):
+                        self.owner.deliver(message, self.peer)
+                with contextlib.suppress(Exception):
+                    await self.writer.drain()
+        finally:
+            self.owner.forget(self)
+            self.writer.close()
+            with contextlib.suppress(Exception):
+                await self.writer.wait_closed()
+
+
 class SipTransport:
     def __init__(self, *, hosts: list[str], udp_port: int, tcp_port: int, tls_port: int,
                  tls_context: ssl.SSLContext | None, limits: Limits, on_message: MessageHandler,
-                 idle_timeout: float = 900.0, max_connections_per_client: int = 50) -> None:  # fmt: skip
+                 idle_timeout: float = 900.0, max_connections_per_client: int = 50,
+                 ws_port: int = 0) -> None:  # fmt: skip
         self.hosts = hosts
         self.udp_port = udp_port
         self.tcp_port = tcp_port
         self.tls_port = tls_port
+        self.ws_port = ws_port
         self.tls_context = tls_context
         self.limits = limits
         self.on_message = on_message
@@ -165,6 +212,9 @@ class SipTransport:
                 self._servers.append(await asyncio.start_server(self._accept("TLS"), host, self.tls_port,
                                                                 family=family, ssl=self.tls_context,
                                                                 reuse_address=True))  # fmt: skip
+            if self.ws_port:
+                self._servers.append(await asyncio.start_server(self._accept("WS"), host, self.ws_port,
+                                                                family=family, reuse_address=True))  # fmt: skip
         self.serving = True
 
     def _accept(self, name: str) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], object]:
@@ -178,7 +228,8 @@ class SipTransport:
         return accepted
 
     def _track(self, name: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> _Connection:
-        connection = _Connection(self, next(self._ids), name, reader, writer)
+        kind = _WsConnection if name == "WS" else _Connection
+        connection = kind(self, next(self._ids), name, reader, writer)
         self._connections[connection.cid] = connection
         self._by_address[(name, connection.peer.host, connection.peer.port)] = connection.cid
         self._per_client[connection.peer.host] += 1
@@ -212,6 +263,9 @@ class SipTransport:
         if cid is not None and cid in self._connections:
             self._connections[cid].write(data)
             return
+        if peer.transport == "WS":
+            _log.info("sip.ws.gone", peer=peer.text())  # a WebSocket client is reached only on its connection
+            return
         task = asyncio.get_running_loop().create_task(self._connect_and_send(data, peer))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -234,7 +288,7 @@ class SipTransport:
         await connection.run()
 
     def local_ports(self) -> set[int]:
-        return {p for p in (self.udp_port, self.tcp_port, self.tls_port) if p}
+        return {p for p in (self.udp_port, self.tcp_port, self.tls_port, self.ws_port) if p}
 
     async def close(self) -> None:
         self.serving = False

@@ -30,6 +30,7 @@ class SipProcess:
     port: int  # UDP and TCP
     tls_port: int
     ops_port: int
+    ws_port: int
 
 
 @dataclass
@@ -60,7 +61,7 @@ class SipSuite:
 
 def start_sip(data_dir: Path, nats_url: str, env: dict[str, str] | None = None) -> SipProcess:
     # UDP and TCP share the port number; free_ports checks TCP, so also bind UDP to be sure.
-    port, tls_port, ops = free_ports(3)
+    port, tls_port, ops, ws = free_ports(4)
     process = ServiceProcess(
         "sip",
         env={
@@ -72,13 +73,14 @@ def start_sip(data_dir: Path, nats_url: str, env: dict[str, str] | None = None) 
             "PARLEY_SIP_TCP_PORT": str(port),
             "PARLEY_SIP_TLS_PORT": str(tls_port),
             "PARLEY_SIP_OPS_PORT": str(ops),
+            "PARLEY_SIP_WS_PORT": str(ws),
             "PARLEY_SIP_MIN_EXPIRES": "30",
             **(env or {}),
         },
         ops_port=ops,
         data_dir=data_dir,
     ).start()
-    return SipProcess(process, port, tls_port, ops)
+    return SipProcess(process, port, tls_port, ops, ws)
 
 
 @pytest.fixture(scope="module")

@@ -248,3 +248,18 @@ def test_a_replica_killed_the_other_keeps_routing(ua_factory, domain: str, sip_s
     assert isinstance(inv, Request) and inv.call_id == call_id
     bob.respond(inv, 200, "OK", to_tag="k1")
     assert alice.final("INVITE").status == 200
+
+
+def test_websocket_phone_registers_and_is_called(ua_factory, domain: str, sip_suite: SipSuite) -> None:  # type: ignore[no-untyped-def]
+    """RFC 7118: a browser phone over WebSocket registers an unreachable `.invalid` Contact and is
+    reached over its own connection; the proxy Record-Routes with transport=ws toward it."""
+    bob = ua_factory("bob", domain, transport="WS", port=sip_suite.sip.ws_port)
+    reply = bob.register()
+    assert reply.status == 200 and ".invalid" in str(reply.contacts[0].uri)
+    alice = ua_factory("alice", domain)
+    invite(alice, f"sip:bob@{domain}", secrets.token_hex(8))
+    inv = bob.expect(is_request("INVITE"))
+    assert isinstance(inv, Request) and inv.top_via.transport == "WS"  # type: ignore[union-attr]
+    assert "transport=ws" in inv.headers.values("Record-Route")[0]
+    bob.respond(inv, 200, "OK", to_tag="w1")
+    assert alice.final("INVITE").status == 200

@@ -48,6 +48,17 @@ class UA:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE  # the service's self-signed certificate
             self.sock = context.wrap_socket(socket.create_connection(proxy, timeout=5))
+        elif transport == "WS":
+            self.sock = socket.create_connection(proxy, timeout=5)
+            self.sock.sendall(
+                f"GET / HTTP/1.1\r\nHost: {proxy[0]}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                "Sec-WebSocket-Protocol: sip\r\n\r\n".encode()
+            )
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += self.sock.recv(1)
+            assert head.startswith(b"HTTP/1.1 101"), head
         else:
             self.sock = socket.create_connection(proxy, timeout=5)
         self.port = self.sock.getsockname()[1]
@@ -60,6 +71,8 @@ class UA:
 
     # -- wire ---------------------------------------------------------------
     def _read(self) -> None:
+        if self.transport == "WS":
+            return self._read_ws()
         framer = StreamFramer()
         while not self._stop:
             try:
@@ -87,7 +100,39 @@ class UA:
                 except Exception:  # noqa: BLE001
                     continue
 
+    def _read_ws(self) -> None:
+        buffer = b""
+        while not self._stop:
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not data:
+                return
+            buffer += data
+            while len(buffer) >= 2:  # server frames: unmasked (RFC 6455 section 5.1)
+                length, offset = buffer[1] & 0x7F, 2
+                if length == 126:
+                    if len(buffer) < 4:
+                        break
+                    length, offset = int.from_bytes(buffer[2:4], "big"), 4
+                if len(buffer) < offset + length:
+                    break
+                payload, buffer = buffer[offset : offset + length], buffer[offset + length :]
+                try:
+                    self.inbox.put(parse_message(payload))
+                except Exception:  # noqa: BLE001
+                    continue
+
     def send_raw(self, data: bytes) -> None:
+        if self.transport == "WS":
+            mask = secrets.token_bytes(4)
+            n = len(data)
+            header = bytes([0x81, 0x80 | n]) if n < 126 else bytes([0x81, 0x80 | 126]) + n.to_bytes(2, "big")
+            self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+            return
         if self.transport == "UDP":
             self.sock.sendto(data, self.proxy)
         else:
@@ -99,6 +144,8 @@ class UA:
 
     @property
     def hostport(self) -> str:
+        if self.transport == "WS":
+            return f"ws{self.port}.invalid"  # RFC 7118 section 5.2: the client has no reachable address
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     @property
