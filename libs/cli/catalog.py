@@ -79,6 +79,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
             ("SIP (UDP)", "sip:{host}:{udp_port}"),
             ("SIP (TCP)", "sip:{host}:{tcp_port};transport=tcp"),
             ("SIP (TLS)", "sips:{host}:{tls_port}"),
+            ("SIP (WebSocket)", "ws://{host}:{ws_port}"),
         ),
     ),
 )
