@@ -88,6 +88,7 @@ def start_sip(data_dir: Path, nats_url: str) -> tuple[ServiceProcess, int]:
             "PARLEY_SIP_TCP_PORT": str(port),
             "PARLEY_SIP_TLS_PORT": str(tls_port),
             "PARLEY_SIP_OPS_PORT": str(ops),
+            "PARLEY_SIP_WS_PORT": "0",
             "PARLEY_SIP_DIGEST_ALGORITHMS": '["MD5"]',  # sipp answers MD5 only
             "PARLEY_SIP_CLIENT_RATE": "0",  # every sipp request comes from one address
         },
