@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/sip.py                          # defaults: 3 runs of each load
     .venv/bin/python bench/sip.py --registers 2000 --calls 500 --runs 1
-    .venv/bin/python bench/sip.py --keep /tmp/sipbench      # keep logs and sipp files
+    .venv/bin/python bench/sip.py --keep DIR              # keep logs and sipp files in DIR
 
 Measurement only: no assertions, a table and `key=value` lines. Parley runs
 as `parley up` runs it: nats-server (JetStream, `sync_interval: always`), the
