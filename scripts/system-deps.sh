@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Parley needs, when they are missing.
 #   system-deps.sh run   what `make run` needs (a Python with venv support)
-#   system-deps.sh test  plus what the test suite drives (PostgreSQL server, swaks, msmtp, fetchmail)
+#   system-deps.sh test  plus what the test suite drives (PostgreSQL server, swaks, msmtp, fetchmail, mbsync, sipp)
 # Runs apt-get only when something is missing, as root or through sudo.
 set -euo pipefail
 
@@ -21,6 +21,7 @@ if [ "$purpose" = "test" ]; then
     command -v fetchmail >/dev/null 2>&1 || missing+=(fetchmail)
     command -v msmtp >/dev/null 2>&1 || missing+=(msmtp)
     command -v mbsync >/dev/null 2>&1 || missing+=(isync)
+    command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0

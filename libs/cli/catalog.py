@@ -80,6 +80,17 @@ SERVICES: tuple[ServiceSpec, ...] = (
             ("IMAPS (TLS)", "imaps://{host}:{tls_port}"),
         ),
     ),
+    ServiceSpec(
+        name="sip",
+        module="services.sip",
+        settings="services.sip.config:SipSettings",
+        endpoints=(
+            ("SIP (UDP)", "sip:{host}:{udp_port}"),
+            ("SIP (TCP)", "sip:{host}:{tcp_port};transport=tcp"),
+            ("SIP (TLS)", "sips:{host}:{tls_port}"),
+            ("SIP (WebSocket)", "ws://{host}:{ws_port}"),
+        ),
+    ),
 )
 
 

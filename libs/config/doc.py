@@ -25,6 +25,7 @@ SCHEMAS = (
     ("smtp: outbound delivery", "services.smtp._outbound_config:OutboundSettings"),
     ("pop3", "services.pop3.config:Pop3Settings"),
     ("imap", "services.imap.config:ImapSettings"),
+    ("sip", "services.sip.config:SipSettings"),
 )
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 

@@ -1,0 +1,3 @@
+from services.sip.main import main
+
+main()

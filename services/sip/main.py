@@ -1,0 +1,127 @@
+"""The SIP service: registrar, stateful forking proxy and instant messages over UDP, TCP and TLS.
+
+Stateless between requests: bindings live in the JetStream KV bucket
+`sip_locations`, stored IMs in a JetStream stream and credentials in the
+directory, so any replica serves any user (the SIP farm). Serves /healthz,
+/readyz and /metrics on its ops port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+
+from libs.bus import Bus
+from libs.config import SuiteSettings
+from libs.log import configure_logging, get_logger
+from libs.ops import build_ops_app, bus_check, http_server
+from libs.ops.runner import run
+from libs.tls import ensure_self_signed
+from services.sip._core import CoreConfig, SipCore
+from services.sip._nonces import NonceBook
+from services.sip._registrar import RegistrarPolicy
+from services.sip._stores import CallRecords, LocationStore, PendingMessages
+from services.sip.config import SipSettings
+from services.sip.policy import BusDirectory, DigestAuth
+from services.sip.protocol import Limits
+from services.sip.transport import SipTransport
+
+SERVICE_NAME = "sip"
+
+_log = get_logger()
+
+
+def tls_context(settings: SipSettings, suite: SuiteSettings) -> ssl.SSLContext | None:
+    if not settings.tls_port:
+        return None
+    cert, key = settings.cert_paths(suite)
+    if ensure_self_signed(cert, key):
+        _log.info("sip.tls.self_signed_created", cert=str(cert))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def listen_hosts(bind_host: str, ipv6: bool) -> list[str]:
+    """The bind host, and its IPv6 counterpart when asked for (loopback -> ::1, any -> ::)."""
+    hosts = [bind_host]
+    if ipv6 and ":" not in bind_host:
+        counterpart = {"127.0.0.1": "::1", "0.0.0.0": "::"}.get(bind_host)
+        if counterpart:
+            hosts.append(counterpart)
+    return hosts
+
+
+async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: SipSettings) -> None:
+    bus = await Bus.open(suite.nats_url, name=SERVICE_NAME, timeout=suite.bus_timeout)
+    locations = LocationStore(bus, ttl=settings.max_expires + 300)
+    pending = PendingMessages(bus)
+    cdr = CallRecords(bus)
+    await locations.bucket()  # fail at start, not at the first REGISTER, if JetStream is off
+    await pending.ensure()
+    await cdr.ensure()
+    hosts = listen_hosts(suite.bind_host, settings.ipv6)
+    advertised = settings.host_name(suite)
+    ports = {"UDP": settings.udp_port, "TCP": settings.tcp_port, "TLS": settings.tls_port, "WS": settings.ws_port}
+    local_addresses = {h.lower() for h in hosts} | {advertised.lower(), "localhost"}
+    if suite.bind_host in ("0.0.0.0", "::"):
+        local_addresses |= {"127.0.0.1", "::1"}
+    limits = Limits(max_message_size=settings.max_message_size)
+    config = CoreConfig(
+        host=advertised, ports={k: v for k, v in ports.items() if v}, local_addresses=local_addresses,
+        node=suite.node(),
+        registrar=RegistrarPolicy(min_expires=settings.min_expires, max_expires=settings.max_expires,
+                                  default_expires=settings.default_expires, max_contacts=settings.max_contacts),
+        invite_timeout=settings.invite_timeout, static_routes=settings.static_routes,
+        require_auth_local_callers=settings.require_auth_local_callers, t1=settings.t1, limits=limits,
+        client_rate=settings.client_rate, client_burst=settings.client_burst,
+    )  # fmt: skip
+    directory = BusDirectory(bus)
+    await directory.watch()
+    auth = DigestAuth(directory, NonceBook(lifetime=settings.nonce_lifetime), algorithms=settings.digest_algorithms)
+    transport: SipTransport | None = None
+
+    def send(data: bytes, peer: object) -> None:
+        assert transport is not None
+        transport.send(data, peer)  # type: ignore[arg-type]
+
+    core = SipCore(config, send=send, directory=directory, auth=auth, locations=locations, pending=pending,
+                   cdr=cdr, publish_im=bus.publish)  # fmt: skip
+    transport = SipTransport(
+        hosts=hosts, udp_port=settings.udp_port, tcp_port=settings.tcp_port, tls_port=settings.tls_port,
+        tls_context=tls_context(settings, suite), limits=limits, on_message=core.receive,
+        idle_timeout=settings.idle_timeout, max_connections_per_client=settings.max_connections_per_client,
+        ws_port=settings.ws_port,
+    )  # fmt: skip
+    await transport.start()
+
+    async def listening() -> bool:
+        return transport is not None and transport.serving
+
+    ops = http_server(
+        build_ops_app(SERVICE_NAME, {"bus": bus_check(bus), "listeners": listening}),
+        host=suite.bind_host,
+        port=settings.ops_port,
+    )
+    ops_task = asyncio.create_task(ops.serve())
+    _log.info("sip.started", hosts=hosts, ports=ports, advertised=advertised, ops_port=settings.ops_port)
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait([stopper, ops_task], return_when=asyncio.FIRST_COMPLETED)
+    _log.info("sip.stopping")
+    await transport.close()
+    await core.close()
+    ops.should_exit = True
+    with contextlib.suppress(Exception):
+        await ops_task
+    stopper.cancel()
+    await bus.close()
+    _log.info("sip.stopped")
+
+
+def main() -> None:
+    suite = SuiteSettings()
+    settings = SipSettings()
+    configure_logging(SERVICE_NAME, level=suite.log_level, fmt=suite.log_format, node=suite.node())
+    run(lambda stop: serve(stop, suite, settings))
