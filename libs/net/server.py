@@ -1,4 +1,4 @@
-"""The listening side shared by the line-protocol front ends (SMTP/LMTP, POP3, later IMAP).
+"""The listening side shared by the line-protocol front ends (SMTP/LMTP, POP3, IMAP).
 
 How this works
 --------------
