@@ -26,11 +26,13 @@ from libs.net.connection import (
     WriteTimeout,
 )
 from libs.net.deflate import Deflate
+from libs.net.limits import ConnectionLimiter
 from libs.net.server import FrontEnd, Listener, Server
 
 __all__ = [
     "READ_SIZE",
     "Connection",
+    "ConnectionLimiter",
     "Deflate",
     "FrontEnd",
     "Listener",

@@ -35,7 +35,7 @@ from typing import Any, Generic
 
 from libs.log import bind_context
 from libs.net.connection import BUFFER_LIMIT, ConfigT, Connection, _StreamProtocol
-from libs.netlimits import ConnectionLimiter
+from libs.net.limits import ConnectionLimiter
 
 
 @dataclass(frozen=True)

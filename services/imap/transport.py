@@ -46,8 +46,7 @@ from libs.auth.directory_client import AuthOutcome, DirectoryAuth
 from libs.blobs import BlobStore
 from libs.bus import Bus
 from libs.log import get_logger
-from libs.net import Deflate, Listener, ReadTimeout, StreamCorrupt, TlsFailed, WriteTimeout
-from libs.netlimits import ConnectionLimiter
+from libs.net import ConnectionLimiter, Deflate, Listener, ReadTimeout, StreamCorrupt, TlsFailed, WriteTimeout
 from services.imap import _auth, _mailboxes, _messages, _metrics, _store
 from services.imap._context import Completion, Context
 from services.imap._mailbox import MailboxGone
