@@ -1,4 +1,4 @@
-"""The SASL PLAIN message (RFC 4616), shared by the front ends that accept it."""
+"""The SASL PLAIN message (RFC 4616), shared by the front ends that accept it (smtp, pop3, imap)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,11 @@ class PlainCredentials:
     authorization_id: str
     username: str
     password: str
+
+    @property
+    def acts_for_another(self) -> bool:
+        """An authorization identity other than the user: acting for someone else, not supported."""
+        return bool(self.authorization_id) and self.authorization_id != self.username
 
 
 def decode_plain(data: bytes) -> PlainCredentials:

@@ -1,16 +1,17 @@
 """The server side of SASL SCRAM-SHA-256 (RFC 5802, RFC 7677), without channel binding,
-shared by the front ends that offer it (smtp, pop3).
+shared by the front ends that offer it (smtp, pop3, imap).
 
-The directory keeps the keys and checks the proof; this module only parses
-and builds the messages:
+The directory keeps the keys and checks the proof; this module parses and
+builds the messages and runs the exchange (`ScramExchange`):
 
     C: n,,n=user,r=<client nonce>                     (client-first)
     S: r=<client nonce><server nonce>,s=<salt>,i=<n>  (server-first)
     C: c=biws,r=<nonce>,p=<proof>                     (client-final)
     S: v=<server signature>                           (server-final)
 
-How the server-final message travels depends on the protocol (a 334 in
-SMTP, a "+ " continuation in POP3, each answered by an empty client line).
+How a challenge travels depends on the protocol (a 334 in SMTP, a "+ "
+continuation in POP3 and IMAP, the server-final answered by an empty client
+line); each front end keeps only that framing and its replies.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from __future__ import annotations
 import base64
 import secrets
 from dataclasses import dataclass
+from typing import Protocol
+
+from libs.auth.directory_client import AuthOutcome, AuthProblem
 
 MECHANISM = "SCRAM-SHA-256"
 
@@ -95,3 +99,90 @@ def parse_client_final(data: bytes, *, expected_nonce: str, gs2_header: str) -> 
         raise ScramError("nonce mismatch")
     without_proof = text[: text.rindex(",p=")]
     return ClientFinal(nonce=attributes[1][1], proof=attributes[-1][1], without_proof=without_proof)
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """Bytes to send to the client as the next challenge; the exchange goes on."""
+
+    data: bytes
+
+
+class ScramDirectory(Protocol):
+    """Who keeps the keys (`libs.auth.directory_client.DirectoryAuth`, or a fake in tests)."""
+
+    async def scram_params(self, username: str) -> tuple[str, int] | None: ...
+
+    async def authenticate_scram(
+        self, username: str, auth_message: str, proof: str, *, client_address: str | None
+    ) -> AuthOutcome: ...
+
+
+class ScramExchange:
+    """The steps of one SCRAM-SHA-256 exchange, server side; one instance per AUTH command.
+
+    How this works: `step(data)` takes each client message (None or b"" first
+    when the client sent no initial response) and answers a `Challenge` while
+    the exchange goes on, or an `AuthOutcome` once it is over:
+
+    - no initial response        -> Challenge(b"") (RFC 4422 section 5: ask for it)
+    - client-first               -> Challenge(server-first), or UNAVAILABLE when the
+                                    directory cannot give the salt
+    - client-final               -> Challenge(server-final "v=..."), or the refusal
+                                    (the directory's problem, INVALID by default)
+    - the client's empty answer  -> AuthOutcome(account)
+
+    A message that breaks RFC 5802 section 7 (or a non-empty last answer)
+    raises `ScramError` (a ValueError, as is a UnicodeDecodeError); each
+    protocol names that refusal itself. After an outcome or an error the
+    exchange is over.
+    """
+
+    def __init__(self, directory: ScramDirectory, *, client_address: str | None) -> None:
+        self.directory = directory
+        self.client_address = client_address
+        self._client: ClientFirst | None = None
+        self._server_first = ""
+        self._account: str | None = None  # proof accepted: waiting for the client's empty answer
+        self._over = False
+
+    async def step(self, data: bytes | None) -> Challenge | AuthOutcome:
+        if self._over:
+            raise ScramError("the exchange is over")
+        try:
+            return await self._step(data)
+        except ValueError:  # ScramError, UnicodeDecodeError
+            self._over = True
+            raise
+
+    async def _step(self, data: bytes | None) -> Challenge | AuthOutcome:
+        if self._account is not None:
+            account, self._account = self._account, None
+            self._over = True
+            if data:
+                raise ScramError("expected an empty answer to the server-final message")
+            return AuthOutcome(account)
+        if self._client is None:
+            if not data:
+                return Challenge(b"")
+            client = parse_client_first(data)
+            params = await self.directory.scram_params(client.username)
+            if params is None:
+                self._over = True
+                return AuthOutcome(None, AuthProblem.UNAVAILABLE)
+            salt, iterations = params
+            self._client = client
+            self._server_first = server_first(client, salt=salt, iterations=iterations)
+            return Challenge(self._server_first.encode())
+        client = self._client
+        nonce = self._server_first.split(",", 1)[0][2:]
+        final = parse_client_final(data or b"", expected_nonce=nonce, gs2_header=client.gs2_header)
+        auth_message = f"{client.bare},{self._server_first},{final.without_proof}"
+        outcome = await self.directory.authenticate_scram(
+            client.username, auth_message, final.proof, client_address=self.client_address
+        )
+        if outcome.account is None or not outcome.signature:
+            self._over = True
+            return AuthOutcome(None, outcome.problem or AuthProblem.INVALID, retry_after=outcome.retry_after)
+        self._account = outcome.account
+        return Challenge(f"v={outcome.signature}".encode())

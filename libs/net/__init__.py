@@ -20,19 +20,25 @@ from libs.net.connection import (
     READ_SIZE,
     Connection,
     ReadTimeout,
+    StreamCorrupt,
     StreamFilter,
     TlsFailed,
     WriteTimeout,
 )
+from libs.net.deflate import Deflate
+from libs.net.limits import ConnectionLimiter
 from libs.net.server import FrontEnd, Listener, Server
 
 __all__ = [
     "READ_SIZE",
     "Connection",
+    "ConnectionLimiter",
+    "Deflate",
     "FrontEnd",
     "Listener",
     "ReadTimeout",
     "Server",
+    "StreamCorrupt",
     "StreamFilter",
     "TlsFailed",
     "WriteTimeout",

@@ -23,8 +23,10 @@ client's ClientHello goes to the TLS layer, never into the plaintext buffer.
 
 Filters (`StreamFilter`) sit between TLS and the buffer: each received chunk
 is decoded, each written chunk encoded. They are the seam for IMAP
-COMPRESS=DEFLATE (RFC 4978), which layers compression on the stream after
-the tagged OK.
+COMPRESS=DEFLATE (RFC 4978, `libs.net.deflate`), which layers compression on
+the stream after the tagged OK. A filter may hold decoded output back (to
+bound what one small input expands to); `read()` asks it for more with
+`decode(b"")` whenever the buffer is empty, before waiting for the socket.
 """
 
 from __future__ import annotations
@@ -58,12 +60,19 @@ class TlsFailed(Exception):
     """The TLS handshake after STARTTLS failed or timed out. The connection is already closed."""
 
 
+class StreamCorrupt(ConnectionError):
+    """A filter could not decode what the client sent. The connection is already aborted."""
+
+
 class StreamFilter(Protocol):
     """A transformation of the byte stream above TLS (IMAP COMPRESS=DEFLATE, RFC 4978).
 
     `decode` gets every chunk received from the client and returns the bytes the
     protocol sees (possibly none yet); `encode` gets every chunk the protocol
     writes and returns what goes to the client. Both keep their own state.
+    `decode` may return less than its input is worth and keep the rest: it is
+    called again with b"" when the connection wants more. It raises
+    `StreamCorrupt` on input it cannot decode.
     """
 
     def decode(self, data: bytes) -> bytes: ...
@@ -127,7 +136,10 @@ class Connection(Generic[ConfigT]):
         """
         self.waiting = True
         try:
-            while not self._buffer and not self._eof:
+            while not self._buffer:
+                self._pull_filtered()
+                if self._buffer or self._eof:
+                    break
                 if self.cut_when_idle:
                     # Shutting down: a session that finished its command is cut as an idle one is.
                     raise asyncio.CancelledError
@@ -204,10 +216,9 @@ class Connection(Generic[ConfigT]):
         connection has buffered, decoded in that order into the read buffer.
         """
         self._filters.append(stream_filter)
-        decoded = stream_filter.decode(already_received + bytes(self._buffer))
-        self._buffer[:] = decoded
-        if decoded:
-            self._readable.set()
+        received = already_received + bytes(self._buffer)
+        self._buffer.clear()
+        self._take_decoded(received, self._filters[-1:])
 
     async def refuse(self, reply: bytes) -> None:
         """Say why (before any session) and drop the connection."""
@@ -232,8 +243,19 @@ class Connection(Generic[ConfigT]):
     # --- what the protocol below calls --------------------------------------------------
 
     def _received(self, data: bytes) -> None:
-        for f in self._filters:
-            data = f.decode(data)
+        self._take_decoded(data, self._filters)
+
+    def _take_decoded(self, data: bytes, filters: list[StreamFilter]) -> None:
+        """Decode `data` through `filters` into the buffer; a corrupt stream ends the connection."""
+        try:
+            for f in filters:
+                data = f.decode(data)
+        except Exception as exc:
+            error = exc if isinstance(exc, StreamCorrupt) else StreamCorrupt(repr(exc))
+            self._buffer.clear()
+            self._lost_connection(error)
+            self._transport.abort()
+            return
         self._buffer += data
         self._readable.set()
         if not self._reading_paused and len(self._buffer) > self._buffer_limit:
@@ -241,13 +263,18 @@ class Connection(Generic[ConfigT]):
             with contextlib.suppress(RuntimeError):
                 self._transport.pause_reading()
 
+    def _pull_filtered(self) -> None:
+        """Output the filters held back (decode(b"")); nothing without filters."""
+        if self._filters and not self._error:
+            self._take_decoded(b"", self._filters)
+
     def _received_eof(self) -> None:
         self._eof = True
         self._readable.set()
 
     def _lost_connection(self, exc: BaseException | None) -> None:
         self._lost = self._eof = True
-        self._error = exc
+        self._error = self._error or exc  # a filter's StreamCorrupt comes first
         self._readable.set()
         self._writable.set()
 

@@ -1,4 +1,4 @@
-"""The listening side shared by the line-protocol front ends (SMTP/LMTP, POP3, later IMAP).
+"""The listening side shared by the line-protocol front ends (SMTP/LMTP, POP3, IMAP).
 
 How this works
 --------------
@@ -35,7 +35,7 @@ from typing import Any, Generic
 
 from libs.log import bind_context
 from libs.net.connection import BUFFER_LIMIT, ConfigT, Connection, _StreamProtocol
-from libs.netlimits import ConnectionLimiter
+from libs.net.limits import ConnectionLimiter
 
 
 @dataclass(frozen=True)

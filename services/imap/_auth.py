@@ -1,11 +1,11 @@
 """LOGIN and AUTHENTICATE (PLAIN, SCRAM-SHA-256) against the directory (`directory.rpc.auth`).
 
 The directory keeps the credentials and checks them (protocol "imap",
-through `libs.auth.directory_client`); the SASL messages are parsed by
-`libs.auth.plain` and `libs.auth.scram_server`, as smtp and pop3 do. This
-module only runs the steps of an AUTHENTICATE exchange (RFC 9051 section
-6.2.2) and names the IMAP response of each outcome. The password never
-reaches a log line.
+through `libs.auth.directory_client`); PLAIN is decoded by `libs.auth.plain`
+and SCRAM run by `libs.auth.scram_server.ScramExchange`, as smtp and pop3
+do. This module only frames the steps of an AUTHENTICATE exchange (RFC 9051
+section 6.2.2) and names the IMAP response of each outcome. The password
+never reaches a log line.
 
 SCRAM-SHA-256 (RFC 5802, RFC 7677), without channel binding:
 
@@ -16,9 +16,9 @@ SCRAM-SHA-256 (RFC 5802, RFC 7677), without channel binding:
 
 from __future__ import annotations
 
-from libs.auth import scram_server
 from libs.auth.directory_client import AuthOutcome, AuthProblem, DirectoryAuth
 from libs.auth.plain import decode_plain
+from libs.auth.scram_server import Challenge, ScramExchange
 from libs.bus import Bus
 from services.imap.protocol import ResponseCode, Session
 from services.imap.protocol.responses import code
@@ -51,9 +51,7 @@ class SaslExchange:
     def __init__(self, login: DirectoryAuth, *, client_address: str | None) -> None:
         self.login = login
         self.client_address = client_address
-        self._client_first: scram_server.ClientFirst | None = None
-        self._server_first = ""
-        self._account: str | None = None  # proof accepted, waiting for the client's empty response
+        self._scram: ScramExchange | None = None
 
     async def step(self, session: Session, mechanism: str, data: bytes | None, *, first: bool) -> bytes | AuthOutcome:
         try:
@@ -61,45 +59,21 @@ class SaslExchange:
                 if data is None:
                     return session.auth_challenge(b"")  # RFC 4959: no initial response, ask for it
                 credentials = decode_plain(data)
-                if credentials.authorization_id and credentials.authorization_id != credentials.username:
+                if credentials.acts_for_another:
                     return session.no("Acting for another user is not supported", code("AUTHORIZATIONFAILED"))
                 return await self.login.authenticate(
                     credentials.username, credentials.password, client_address=self.client_address
                 )
             return await self._scram_step(session, data, first=first)
         except (ValueError, UnicodeDecodeError):  # ScramError is a ValueError
-            self._client_first = None
-            self._account = None
+            self._scram = None
             return session.bad("Malformed SASL message")
 
     async def _scram_step(self, session: Session, data: bytes | None, *, first: bool) -> bytes | AuthOutcome:
-        if first:
-            self._client_first, self._account = None, None
-            if not data:
-                return session.auth_challenge(b"")
-        if self._account is not None:
-            # The client's (empty) answer to our server-final message completes the exchange.
-            account, self._account = self._account, None
-            if data:
-                raise scram_server.ScramError("expected an empty response")
-            return AuthOutcome(account)
-        client = self._client_first
-        if client is None:
-            client = scram_server.parse_client_first(data or b"")
-            params = await self.login.scram_params(client.username)
-            if params is None:
-                return AuthOutcome(None, AuthProblem.UNAVAILABLE)
-            self._client_first = client
-            self._server_first = scram_server.server_first(client, salt=params[0], iterations=params[1])
-            return session.auth_challenge(self._server_first.encode())
-        self._client_first = None
-        nonce = self._server_first.split(",", 1)[0][2:]
-        final = scram_server.parse_client_final(data or b"", expected_nonce=nonce, gs2_header=client.gs2_header)
-        auth_message = f"{client.bare},{self._server_first},{final.without_proof}"
-        outcome = await self.login.authenticate_scram(
-            client.username, auth_message, final.proof, client_address=self.client_address
-        )
-        if not outcome.ok or not outcome.signature:
-            return AuthOutcome(None, outcome.problem or AuthProblem.INVALID)
-        self._account = outcome.account
-        return session.auth_challenge(f"v={outcome.signature}".encode())
+        if first or self._scram is None:
+            self._scram = ScramExchange(self.login, client_address=self.client_address)
+        step = await self._scram.step(data)
+        if isinstance(step, Challenge):
+            return session.auth_challenge(step.data)
+        self._scram = None
+        return step

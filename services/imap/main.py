@@ -15,13 +15,14 @@ from libs.blobs import BlobSettings, blob_store_from_settings
 from libs.bus import Bus
 from libs.config import SuiteSettings
 from libs.log import configure_logging, get_logger
+from libs.net import Listener
 from libs.ops import build_ops_app, bus_check, http_server
 from libs.ops.runner import run
 from libs.tls import server_context
 from services.imap._auth import MECHANISMS
 from services.imap.config import ImapSettings
 from services.imap.protocol import Limits, SessionConfig
-from services.imap.transport import ImapServer, Listener, Timeouts
+from services.imap.transport import ImapServer, Timeouts
 
 SERVICE_NAME = "imap"
 
@@ -35,7 +36,7 @@ def tls_context(settings: ImapSettings, suite: SuiteSettings) -> ssl.SSLContext:
     return server_context(*settings.cert_paths(suite), service=SERVICE_NAME)
 
 
-def build_listeners(settings: ImapSettings, context: ssl.SSLContext) -> list[Listener]:
+def build_listeners(settings: ImapSettings, context: ssl.SSLContext) -> list[Listener[SessionConfig]]:
     limits = Limits(append_limit=settings.append_limit, max_line=settings.max_line,
                     max_command=max(Limits().max_command, settings.max_line))  # fmt: skip
     common = {

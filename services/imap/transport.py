@@ -1,7 +1,10 @@
-"""The IMAP listeners: asyncio sockets around the sans-I/O session.
+"""The IMAP listeners: `libs.net` sockets around the sans-I/O session.
 
 How this works
 --------------
+The sockets are `libs.net`'s: it listens, accepts, limits connections per
+address, reads and writes with timeouts, does the TLS upgrade and layers
+COMPRESS=DEFLATE on the stream. This module is the IMAP front end on top.
 Each accepted connection gets a `Session` (services/imap/protocol) and one
 loop: read what the client sent, feed it to the session, act on the events
 it returns (log in through the directory, stream APPEND data into the blob
@@ -15,14 +18,18 @@ store, run a command against storage), write the responses.
   is written message by message as it is produced.
 - Timeouts: before login `preauth_timeout`, after it the autologout timer
   (RFC 9051 section 5.4: at least 30 minutes) from the last command; IDLE
-  does not reset it, so a client re-issues IDLE within that time.
+  does not reset it, so a client re-issues IDLE within that time. The read
+  waits for what is left of it and ends the session with `* BYE`.
 - Updates: after login the connection subscribes to
   `storage.mailbox.changed.<account>`; an event for the selected mailbox
-  marks it stale and wakes an idling connection, which sends EXISTS,
-  EXPUNGE and FETCH FLAGS at once (SelectedMailbox in `_mailbox`).
-- STARTTLS upgrades the stream in place; COMPRESS=DEFLATE (RFC 4978) runs
-  raw deflate on both directions here, bounded on the way in: inflated data
-  is fed in pieces of at most READ_SIZE octets.
+  marks it stale. During IDLE a second task sends EXISTS, EXPUNGE and FETCH
+  FLAGS at once while the loop waits for DONE (`_lock` keeps its writes
+  apart from the loop's); otherwise they go out after the next command.
+- STARTTLS is `Connection.start_tls` (plaintext that followed the command is
+  dropped by the connection and by the session); COMPRESS=DEFLATE (RFC 4978)
+  is the `libs.net.Deflate` filter, bounded on the way in.
+- Shutdown: sessions waiting for their client are cut at once, busy ones
+  when their command is done; either way they hear `* BYE` first.
 """
 
 from __future__ import annotations
@@ -31,16 +38,15 @@ import asyncio
 import contextlib
 import ssl
 import time
-import uuid
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
+from libs import net
 from libs.auth.directory_client import AuthOutcome, DirectoryAuth
 from libs.blobs import BlobStore
 from libs.bus import Bus
 from libs.log import get_logger
-from libs.netlimits import ConnectionLimiter
+from libs.net import ConnectionLimiter, Deflate, Listener, ReadTimeout, StreamCorrupt, TlsFailed, WriteTimeout
 from services.imap import _auth, _mailboxes, _messages, _metrics, _store
 from services.imap._context import Completion, Context
 from services.imap._mailbox import MailboxGone
@@ -71,8 +77,6 @@ from services.imap.protocol import (
 )
 from services.imap.protocol import commands as c
 
-READ_SIZE = 64 * 1024
-
 HANDLERS: dict[type[c.Command], Any] = {
     c.List: _mailboxes.handle_list, c.Lsub: _mailboxes.handle_list, c.Status: _mailboxes.handle_status,
     c.Select: _mailboxes.handle_select, c.Create: _mailboxes.handle_create, c.Delete: _mailboxes.handle_delete,
@@ -90,6 +94,9 @@ HANDLERS: dict[type[c.Command], Any] = {
 #: RFC 9051 section 7.5.1: no EXPUNGE while answering FETCH, STORE or SEARCH (the UID forms may).
 _NO_EXPUNGE = (c.Fetch, c.Store, c.Search, c.Sort, c.Thread)
 
+SHUTDOWN_BYE = "Server shutting down, please reconnect"
+BYE_TIMEOUT = 5.0
+
 
 @dataclass(frozen=True)
 class Timeouts:
@@ -99,171 +106,137 @@ class Timeouts:
     tls_handshake: float = 60.0
 
 
-@dataclass(frozen=True)
-class Listener:
-    """One port: its name (imap, imaps), the session settings, TLS."""
-
-    name: str
-    port: int
-    config: SessionConfig
-    ssl_context: ssl.SSLContext | None = None
-    implicit_tls: bool = False
-
-
 class _Closing(Exception):
     """The connection is over; close the socket."""
 
 
 class Connection:
+    """One client: the session, its login and subscription, and the socket (a `libs.net.Connection`)."""
+
     def __init__(
-        self, *, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, bus: Bus,
-        blobs: BlobStore, login: DirectoryAuth, timeouts: Timeouts, peer: str,
-        account_limiter: ConnectionLimiter | None = None,
+        self, *, stream: net.Connection[SessionConfig], bus: Bus, blobs: BlobStore, login: DirectoryAuth,
+        timeouts: Timeouts, account_limiter: ConnectionLimiter | None = None,
     ) -> None:  # fmt: skip
+        self.stream = stream
         self.account_limiter = account_limiter
         self._account: str | None = None
-        self.listener = listener
-        self.reader = reader
-        self.writer = writer
+        self.listener = stream.listener
         self.bus = bus
         self.login = login
         self.timeouts = timeouts
-        self.peer = peer
-        self.session_id = uuid.uuid4().hex[:16]
-        self.session = Session(listener.config)
-        self.log = get_logger(session_id=self.session_id, peer=peer, listener=listener.name)
+        self.peer = stream.peer
+        self.session_id = stream.session_id
+        self.session = Session(self.listener.config)
+        self.log = stream.log
         self.ctx = Context(
             session=self.session, blobs=blobs, emit=self._emit, write=self._write_raw,
-            append_limit=listener.config.limits.append_limit,
+            append_limit=self.listener.config.limits.append_limit,
         )  # fmt: skip
         self._uploads: dict[int, Upload] = {}
-        self.sasl = _auth.SaslExchange(login, client_address=peer)
+        self.sasl = _auth.SaslExchange(login, client_address=self.peer)
         self._subscription: Any = None
         self._wake = asyncio.Event()
-        self.stopping = asyncio.Event()
+        self._lock = asyncio.Lock()  # the loop's work and the IDLE updater's writes, one at a time
+        self._idle_task: asyncio.Task[None] | None = None
         self._pending_bye: str | None = None
-        self._read_task: asyncio.Task[bytes] | None = None
         self._deadline = 0.0
         self._idling = False
-        self._deflate: Any = None
-        self._inflate: Any = None
-        self._inflate_tail = b""
+        self._waiting = False  # in read(): a cut here is a shutdown between commands
 
     # --- the loop -------------------------------------------------------------------------------
 
     async def run(self) -> None:
         self.log.info("imap.session.started")
+        cut = False
         try:
             await self._loop()
         except _Closing:
             pass
+        except asyncio.CancelledError:
+            await self._stop_idle_updates()
+            # Between commands or in IDLE a BYE is in order (RFC 9051 section 7.1.5), and the
+            # connection is then closed politely; in the middle of a command it is just cut.
+            cut = not self._waiting
+            if self._waiting:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._write_bye(SHUTDOWN_BYE), BYE_TIMEOUT)
+            raise
+        except WriteTimeout:
+            self.log.info("imap.session.write_timeout")
+        except TlsFailed as exc:
+            self.log.info("imap.tls.failed", error=str(exc))
+        except StreamCorrupt as exc:
+            self.log.info("imap.compression.corrupt", error=str(exc))
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError) as exc:
             self.log.info("imap.session.connection_error", error=repr(exc))
         except Exception:
             self.log.exception("imap.session.failed")
         finally:
-            await self._cleanup()
-            self.log.info("imap.session.ended")
+            await self._cleanup(cut=cut)
+            self.log.info("imap.session.ended", cut=cut)
 
-    async def _cleanup(self) -> None:
+    async def _cleanup(self, *, cut: bool) -> None:
+        await self._stop_idle_updates()
         if self._idling:
             _metrics.IDLING.dec()
         for upload in self._uploads.values():
-            await upload.abort()
-        if self._read_task is not None:
-            self._read_task.cancel()
+            with contextlib.suppress(Exception):
+                await upload.abort()
         if self._subscription is not None:
             with contextlib.suppress(Exception):
                 await self._subscription.unsubscribe()
         if self._account is not None and self.account_limiter is not None:
             self.account_limiter.release(self._account)
-        self.writer.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.writer.wait_closed(), 5)
+        if cut:
+            self.stream.abort()  # no TLS close handshake with a client that may not answer
+        else:
+            await self.stream.close()
 
     async def _loop(self) -> None:
         self._touch()
         while True:
-            while (event := self.session.next_event()) is not NEED_DATA:
-                await self._write(await self._act(event))
-                if isinstance(event, LogoutReceived | SessionClosed | ConnectionLost):
-                    await self._write(self.session.data_to_send())
+            async with self._lock:
+                while (event := self.session.next_event()) is not NEED_DATA:
+                    await self._write(await self._act(event))
+                    if isinstance(event, LogoutReceived | SessionClosed | ConnectionLost):
+                        await self._write(self.session.data_to_send())
+                        raise _Closing
+                await self._write(self.session.data_to_send())
+                if self._pending_bye is not None:
+                    await self._say_goodbye(self._pending_bye)
+                if self.session.mode is Mode.CLOSED or not self.session.reading:
                     raise _Closing
-            await self._write(self.session.data_to_send())
-            if self.session.mode is Mode.CLOSED:
-                raise _Closing
-            self.session.receive_data(await self._input())
+            self.session.receive_data(await self._read())
 
     def _touch(self) -> None:
         authenticated = self.session.state is not State.NOT_AUTHENTICATED
         self._deadline = time.monotonic() + (self.timeouts.autologout if authenticated else self.timeouts.preauth)
 
-    async def _input(self) -> bytes:
-        """The next plaintext octets from the client (b"" at its end); sends IDLE updates meanwhile."""
-        while True:
-            if self._inflate is not None and self._inflate_tail:
-                data = self._inflate_piece(b"")
-                if data:
-                    return data
-            raw = await self._read_raw()
-            if not raw or self._inflate is None:
-                return raw
-            data = self._inflate_piece(raw)
-            if data:
-                return data
+    async def _read(self) -> bytes:
+        """The next octets from the client (b"" at its end), within what is left of the timeout."""
+        self._waiting = True  # stays set if the read is cut: the cut came between commands
+        try:
+            data = await self.stream.read(timeout=max(0.0, self._deadline - time.monotonic()))
+        except ReadTimeout:
+            self._waiting = False
+            async with self._lock:  # the IDLE updater may be writing
+                self.log.info("imap.session.timeout", state=self.session.state.name)
+                await self._say_goodbye("Autologout; idle for too long")
+            raise _Closing from None  # not reached: _say_goodbye raises it
+        self._waiting = False
+        return data
 
-    async def _read_raw(self) -> bytes:
-        if self._pending_bye is not None:
-            await self._say_goodbye(self._pending_bye)
-        if self._read_task is None:
-            self._read_task = asyncio.ensure_future(self.reader.read(READ_SIZE))
-        while True:
-            remaining = self._deadline - time.monotonic()
-            if remaining <= 0:
-                await self._timeout()
-            stop = asyncio.ensure_future(self.stopping.wait())
-            waits: set[asyncio.Future[Any]] = {self._read_task, stop}
-            wake = None
-            if self._idling:
-                wake = asyncio.ensure_future(self._wake.wait())
-                waits.add(wake)
-            done, _ = await asyncio.wait(waits, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in (wake, stop):
-                if waiter is not None and not waiter.done():
-                    waiter.cancel()
-            if stop in done:
-                await self._say_goodbye("Server shutting down, please reconnect")
-            if self._read_task in done:
-                task, self._read_task = self._read_task, None
-                return task.result()
-            if wake is not None and wake in done:
-                self._wake.clear()
-                await self._send_updates(allow_expunge=True)
-                if self._pending_bye is not None:
-                    await self._say_goodbye(self._pending_bye)
-
-    async def _timeout(self) -> None:
-        self.log.info("imap.session.timeout", state=self.session.state.name)
-        await self._say_goodbye("Autologout; idle for too long")
+    async def _write_bye(self, text: str) -> None:
+        await self._write(self.session.bye(text))
 
     async def _say_goodbye(self, text: str) -> None:
         """``* BYE`` between commands (or during IDLE) and close (RFC 9051 section 7.1.5)."""
         with contextlib.suppress(Exception):
-            await self._write(self.session.bye(text))
+            await self._write_bye(text)
         raise _Closing
 
     async def _write(self, data: bytes) -> None:
-        if not data:
-            return
-        if self._deflate is not None:
-            data = self._deflate.compress(data) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
-        self.writer.write(data)
-        try:
-            await asyncio.wait_for(self.writer.drain(), self.timeouts.write)
-        except TimeoutError:
-            self.log.info("imap.session.write_timeout")
-            self.writer.transport.abort()
-            raise _Closing from None
+        await self.stream.write(data, timeout=self.timeouts.write)
 
     async def _write_raw(self, data: bytes) -> None:
         if self.session.mode is Mode.CLOSED:
@@ -272,6 +245,30 @@ class Connection:
 
     async def _emit(self, *items: responses.Response) -> None:
         await self._write(self.session.untagged(*items))
+
+    # --- IDLE ------------------------------------------------------------------------------------
+
+    async def _idle_updates(self) -> None:
+        """While the loop waits for DONE: send what changed as soon as the bus says so."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            async with self._lock:
+                if not self._idling:
+                    return
+                await self._send_updates(allow_expunge=True)
+                if self._pending_bye is not None:
+                    # The loop is in read(): closing the stream ends it (ConnectionLost).
+                    with contextlib.suppress(Exception):
+                        await self._write_bye(self._pending_bye)
+                    await self.stream.close()
+                    return
+
+    async def _stop_idle_updates(self) -> None:
+        task, self._idle_task = self._idle_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     # --- events ----------------------------------------------------------------------------------
 
@@ -294,10 +291,12 @@ class Connection:
                 _metrics.IDLING.inc()
                 self._wake.clear()
                 await self._send_updates(allow_expunge=True)
+                self._idle_task = asyncio.get_running_loop().create_task(self._idle_updates())
                 return b""
             case IdleDone(cancelled=cancelled):
                 self._idling = False
                 _metrics.IDLING.dec()
+                await self._stop_idle_updates()  # waiting for the wake-up or the lock: safe to stop
                 self._touch()
                 return b"" if cancelled else session.ok("IDLE terminated")
             case CommandReceived(command=command):
@@ -323,7 +322,10 @@ class Connection:
                 return b""
             case CompressionRequested():
                 await self._write(session.data_to_send())
-                self._start_compression()
+                # RFC 4978 section 4: compressed from the octet after the CRLF of the command on;
+                # what the session had buffered beyond it is the first compressed data.
+                self.stream.add_filter(Deflate(), already_received=session.start_compression())
+                self.log.info("imap.compression.started")
                 return b""
             case ConnectionLost():
                 self.log.info("imap.session.peer_closed")
@@ -422,121 +424,62 @@ class Connection:
         context = self.listener.ssl_context
         if context is None:  # the core offers STARTTLS only with tls_available
             raise _Closing
-        # RFC 9051 section 6.2.1 / CVE-2011-0411: plaintext that followed the command is dropped;
-        # the OK is written and TLS started without yielding to the loop in between.
-        buffered = getattr(self.reader, "_buffer", None)
-        if buffered:
-            buffered.clear()
-        self.writer.write(self.session.data_to_send())
-        try:
-            await self.writer.start_tls(context, ssl_handshake_timeout=self.timeouts.tls_handshake)
-        except (ssl.SSLError, ConnectionError, TimeoutError) as exc:
-            self.log.info("imap.tls.failed", error=repr(exc))
-            raise _Closing from None
-        self.session.start_tls()
-        self.log.info("imap.tls.started")
-
-    def _start_compression(self) -> None:
-        # RFC 4978 section 4: raw deflate (no zlib header), flushed at every response.
-        self._deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
-        self._inflate = zlib.decompressobj(-15)
-        pending = self.session.start_compression()
-        buffered = getattr(self.reader, "_buffer", None)
-        if buffered:  # compressed octets already read into the stream's buffer
-            pending += bytes(buffered)
-            buffered.clear()
-        self._inflate_tail = b""
-        if pending:
-            self.session.receive_data(self._inflate_piece(pending) or b"")
-        self.log.info("imap.compression.started")
-
-    def _inflate_piece(self, raw: bytes) -> bytes:
-        data = self._inflate_tail + raw if raw else self._inflate_tail
-        try:
-            out = self._inflate.decompress(data, READ_SIZE)
-        except zlib.error:
-            self.log.info("imap.compression.corrupt")
-            raise _Closing from None
-        self._inflate_tail = self._inflate.unconsumed_tail
-        return bytes(out)
+        # RFC 9051 section 6.2.1 / CVE-2011-0411: plaintext that followed the command is never
+        # read as if it came under TLS. The connection drops what it received, the session what
+        # it had buffered.
+        dropped = await self.stream.start_tls(
+            context, reply=self.session.data_to_send(), handshake_timeout=self.timeouts.tls_handshake
+        )
+        dropped += self.session.start_tls()
+        self.log.info("imap.tls.started", plaintext_dropped=dropped)
 
 
-class ImapServer:
-    """All listeners of one process, sharing the bus, blob store and connection counter."""
+class ImapServer(net.FrontEnd[SessionConfig]):
+    """All listeners of one process, sharing the bus, blob store and connection counters."""
 
     def __init__(
-        self, listeners: list[Listener], *, host: str, bus: Bus, blobs: BlobStore, timeouts: Timeouts,
-        max_connections_per_client: int, max_connections_per_account: int = 50,
+        self, listeners: list[Listener[SessionConfig]], *, host: str, bus: Bus, blobs: BlobStore,
+        timeouts: Timeouts, max_connections_per_client: int, max_connections_per_account: int = 50,
     ) -> None:  # fmt: skip
-        self.listeners = listeners
         self.account_limiter = ConnectionLimiter(max_connections_per_account)
-        self.host = host
         self.bus = bus
         self.blobs = blobs
         self.login = _auth.directory_login(bus)
         self.timeouts = timeouts
-        self.limiter = ConnectionLimiter(max_connections_per_client)
-        self._servers: list[asyncio.Server] = []
-        self._connections: set[asyncio.Task[Any]] = set()
-        self._sessions: set[Connection] = set()
+        self._server = net.Server(
+            listeners, hosts=host, front_end=self, max_connections_per_client=max_connections_per_client,
+            tls_handshake_timeout=timeouts.tls_handshake, cut_idle_on_close=True,
+        )  # fmt: skip
+
+    @property
+    def listeners(self) -> list[Listener[SessionConfig]]:
+        return self._server.listeners
 
     @property
     def serving(self) -> bool:
-        return bool(self._servers) and all(s.is_serving() for s in self._servers)
+        return self._server.serving
 
     async def start(self) -> None:
-        for listener in self.listeners:
-            server = await asyncio.start_server(
-                lambda r, w, listener=listener: self._accept(listener, r, w),
-                host=self.host,
-                port=listener.port,
-                ssl=listener.ssl_context if listener.implicit_tls else None,
-                ssl_handshake_timeout=self.timeouts.tls_handshake if listener.implicit_tls else None,
-                limit=READ_SIZE,
-            )
-            self._servers.append(server)
-
-    async def _accept(self, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peername = writer.get_extra_info("peername")
-        peer = str(peername[0]) if isinstance(peername, tuple) else str(peername)
-        if not self.limiter.acquire(peer):
-            get_logger(peer=peer, listener=listener.name).info("imap.session.too_many_connections")
-            _metrics.REFUSED_CONNECTIONS.labels(listener.name).inc()
-            with contextlib.suppress(Exception):
-                writer.write(b"* BYE [UNAVAILABLE] Too many connections from your address\r\n")
-                await asyncio.wait_for(writer.drain(), 5)
-            writer.transport.abort()
-            return
-        task = asyncio.current_task()
-        if task is not None:
-            self._connections.add(task)
-        _metrics.SESSIONS.labels(listener.name).inc()
-        _metrics.OPEN_SESSIONS.labels(listener.name).inc()
-        connection = Connection(
-            listener=listener, reader=reader, writer=writer, bus=self.bus, blobs=self.blobs,
-            login=self.login, timeouts=self.timeouts, peer=peer, account_limiter=self.account_limiter,
-        )  # fmt: skip
-        try:
-            self._sessions.add(connection)
-            await connection.run()
-        finally:
-            self._sessions.discard(connection)
-            _metrics.OPEN_SESSIONS.labels(listener.name).dec()
-            self.limiter.release(peer)
-            if task is not None:
-                self._connections.discard(task)
+        await self._server.start()
 
     async def close(self, grace: float = 2.0) -> None:
-        """Stop accepting; sessions say BYE once their command is done, `grace` seconds at most."""
-        for server in self._servers:
-            server.close()
-        for connection in self._sessions:
-            connection.stopping.set()
-        if self._connections:
-            _, pending = await asyncio.wait(set(self._connections), timeout=grace)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-        for server in self._servers:
-            with contextlib.suppress(Exception):
-                await server.wait_closed()
+        """Stop accepting; sessions waiting for their client get `* BYE` at once, busy ones once
+        their command is done (`grace` seconds at most)."""
+        await self._server.close(grace)
+
+    def too_many_connections(self, listener: Listener[SessionConfig], peer: str) -> bytes:
+        get_logger(peer=peer, listener=listener.name).info("imap.session.too_many_connections")
+        _metrics.REFUSED_CONNECTIONS.labels(listener.name).inc()
+        return b"* BYE [UNAVAILABLE] Too many connections from your address\r\n"
+
+    async def serve(self, connection: net.Connection[SessionConfig]) -> None:
+        name = connection.listener.name
+        _metrics.SESSIONS.labels(name).inc()
+        _metrics.OPEN_SESSIONS.labels(name).inc()
+        try:
+            await Connection(
+                stream=connection, bus=self.bus, blobs=self.blobs, login=self.login, timeouts=self.timeouts,
+                account_limiter=self.account_limiter,
+            ).run()  # fmt: skip
+        finally:
+            _metrics.OPEN_SESSIONS.labels(name).dec()

@@ -10,6 +10,9 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from libs.auth import scram_server
+from libs.auth.directory_client import AuthOutcome
+from libs.auth.scram_server import Challenge, ScramExchange
+from services.smtp.policy import auth_verdict
 from services.smtp.protocol import (
     LOGIN_PASSWORD_CHALLENGE,
     LOGIN_USERNAME_CHALLENGE,
@@ -30,7 +33,7 @@ class Authenticator(Protocol):
 
     async def authenticate_scram(
         self, username: str, auth_message: str, proof: str, *, client_address: str | None
-    ) -> Any: ...
+    ) -> AuthOutcome: ...
 
 
 def malformed() -> Reply:
@@ -44,14 +47,12 @@ class SaslExchange:
         self.authenticator = authenticator
         self.client_address = client_address
         self._login_username: str | None = None
-        self._scram: tuple[scram_server.ClientFirst, str] | None = None  # client-first, server-first
-        self._scram_account: str | None = None
+        self._scram: ScramExchange | None = None
 
     async def step(self, session: Session, event: AuthStarted | AuthResponse) -> bytes:
         if isinstance(event, AuthStarted):
             self._login_username = None
-            self._scram = None
-            self._scram_account = None
+            self._scram = ScramExchange(self.authenticator, client_address=self.client_address)
             data = event.initial_response
         else:
             data = event.data
@@ -71,8 +72,7 @@ class SaslExchange:
             credentials = decode_plain(data)
         except (ValueError, UnicodeDecodeError):
             return session.auth_failed(malformed())
-        if credentials.authorization_id and credentials.authorization_id != credentials.username:
-            # Acting for someone else (RFC 4616 authzid) is not supported.
+        if credentials.acts_for_another:  # RFC 4616 authzid naming someone else: not supported
             return session.auth_failed(Reply(535, "5.7.8", "Authorization identity not permitted"))
         return await self._verify(session, credentials.username, credentials.password)
 
@@ -108,40 +108,17 @@ class SaslExchange:
         return session.auth_failed(verdict.reply)
 
     async def _scram_step(self, session: Session, data: bytes | None) -> bytes:
+        if self._scram is None:  # an AUTH exchange always starts with AuthStarted
+            return session.auth_failed(malformed())
         try:
-            if self._scram_account is not None:
-                # The client's (empty) answer to our server-final message completes it.
-                account, self._scram_account = self._scram_account, None
-                return session.auth_succeeded(account) if not data else session.auth_failed(malformed())
-            if self._scram is None:
-                if not data:
-                    return session.auth_challenge(b"")
-                return await self._scram_first(session, data)
-            return await self._scram_final(session, data or b"")
+            step = await self._scram.step(data)
         except (scram_server.ScramError, UnicodeDecodeError):
             self._scram = None
             return session.auth_failed(malformed())
-
-    async def _scram_first(self, session: Session, data: bytes) -> bytes:
-        client = scram_server.parse_client_first(data)
-        params = await self.authenticator.scram_params(client.username)
-        if params is None:
-            return session.auth_failed(Reply(454, "4.7.0", "Temporary authentication failure"))
-        salt, iterations = params
-        server_first = scram_server.server_first(client, salt=salt, iterations=iterations)
-        self._scram = (client, server_first)
-        return session.auth_challenge(server_first.encode())
-
-    async def _scram_final(self, session: Session, data: bytes) -> bytes:
-        assert self._scram is not None
-        (client, server_first), self._scram = self._scram, None
-        nonce = server_first.split(",", 1)[0][2:]
-        final = scram_server.parse_client_final(data, expected_nonce=nonce, gs2_header=client.gs2_header)
-        auth_message = f"{client.bare},{server_first},{final.without_proof}"
-        verdict = await self.authenticator.authenticate_scram(
-            client.username, auth_message, final.proof, client_address=self.client_address
-        )
-        if verdict.account is None or not verdict.signature:
-            return session.auth_failed(verdict.reply)
-        self._scram_account = verdict.account
-        return session.auth_challenge(f"v={verdict.signature}".encode())
+        if isinstance(step, Challenge):
+            return session.auth_challenge(step.data)
+        self._scram = None
+        verdict = auth_verdict(step)
+        if verdict.account is not None:
+            return session.auth_succeeded(verdict.account)
+        return session.auth_failed(verdict.reply)

@@ -160,7 +160,7 @@ class BusPolicy:
         return None
 
     async def authenticate(self, username: str, password: str, *, client_address: str | None) -> AuthVerdict:
-        return _verdict(await self._auth.authenticate(username, password, client_address=client_address))
+        return auth_verdict(await self._auth.authenticate(username, password, client_address=client_address))
 
     async def scram_params(self, username: str) -> tuple[str, int] | None:
         """Salt and iterations for the server-first message; None when the directory is down."""
@@ -168,9 +168,9 @@ class BusPolicy:
 
     async def authenticate_scram(
         self, username: str, auth_message: str, proof: str, *, client_address: str | None
-    ) -> AuthVerdict:
-        outcome = await self._auth.authenticate_scram(username, auth_message, proof, client_address=client_address)
-        return _verdict(outcome)
+    ) -> AuthOutcome:
+        """The directory's answer as it is: the shared SCRAM exchange reads it (`auth_verdict` maps it)."""
+        return await self._auth.authenticate_scram(username, auth_message, proof, client_address=client_address)
 
     async def queue_remote(self, message: OutboundMessage) -> Reply | None:
         """Queue the remote recipients; None once JetStream has the message, else the 451 to answer."""
@@ -201,7 +201,7 @@ class BusPolicy:
         return outcome
 
 
-def _verdict(outcome: AuthOutcome) -> AuthVerdict:
+def auth_verdict(outcome: AuthOutcome) -> AuthVerdict:
     """The SMTP reply for the directory's answer (None: the session's own 535)."""
     if outcome.ok:
         return AuthVerdict(outcome.account, signature=outcome.signature)

@@ -10,7 +10,8 @@ challenge, LOGIN in two prompted steps, SCRAM-SHA-256 as opaque steps.
 from __future__ import annotations
 
 import binascii
-from dataclasses import dataclass
+
+from libs.auth.plain import PlainCredentials, decode_plain
 
 from . import replies
 from .errors import RemoteProtocolError
@@ -20,6 +21,17 @@ CANCEL = "*"
 #: The prompts of the (unregistered but ubiquitous) LOGIN mechanism.
 LOGIN_USERNAME_CHALLENGE = b"Username:"
 LOGIN_PASSWORD_CHALLENGE = b"Password:"
+
+#: PLAIN's message (RFC 4616) is decoded as pop3 and imap decode it.
+__all__ = [
+    "CANCEL",
+    "LOGIN_PASSWORD_CHALLENGE",
+    "LOGIN_USERNAME_CHALLENGE",
+    "PlainCredentials",
+    "decode_initial_response",
+    "decode_plain",
+    "decode_response",
+]
 
 
 def decode_initial_response(text: str) -> bytes:
@@ -33,19 +45,3 @@ def decode_response(text: str) -> bytes:
         return binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
     except (binascii.Error, UnicodeEncodeError):
         raise RemoteProtocolError(replies.auth_bad_base64()) from None
-
-
-@dataclass(frozen=True, slots=True)
-class PlainCredentials:
-    authorization_id: str
-    username: str
-    password: str
-
-
-def decode_plain(data: bytes) -> PlainCredentials:
-    """``[authzid] NUL authcid NUL passwd`` (RFC 4616 section 2); ``ValueError`` if malformed."""
-    parts = data.split(b"\0")
-    if len(parts) != 3 or not parts[1] or not parts[2]:
-        raise ValueError("PLAIN message must be authzid NUL authcid NUL password")
-    authorization_id, username, password = (part.decode("utf-8") for part in parts)
-    return PlainCredentials(authorization_id, username, password)

@@ -1,7 +1,9 @@
 """Simultaneous connections per client address, in memory (one process's view).
 
-Front ends refuse a client that opens too many connections at once, before
-any protocol work (SMTP 421 4.7.0, POP3 -ERR [SYS/TEMP]).
+The server refuses a client that opens too many connections at once, before
+any protocol work, with the front end's reply (SMTP 421 4.7.0, POP3
+-ERR [SYS/TEMP], IMAP * BYE [UNAVAILABLE]); IMAP also counts the sessions of
+one account with it.
 """
 
 from __future__ import annotations
