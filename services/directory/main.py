@@ -16,8 +16,9 @@ from libs.db.migrations import upgrade_async
 from libs.db.reader import Reader
 from libs.db.unit_of_work import UnitOfWork
 from libs.log import configure_logging, get_logger
-from libs.ops import build_ops_app, bus_check, database_check, http_server
+from libs.ops import build_ops_app, bus_check, database_check
 from libs.ops.runner import run
+from libs.ops.serving import http_servers, wait_for_stop
 from services.directory._authenticator import Authenticator
 from services.directory._bootstrap import ensure_first_admin, server_secret
 from services.directory._dkim import DkimKeys
@@ -69,25 +70,14 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: DirectorySe
     )
     admin_app = build_admin_app(AdminContext(UnitOfWork(sessions, bus.publish), admin_auth, settings, reads))
 
-    servers = [
-        http_server(admin_app, host=suite.bind_host, port=settings.admin_port),
-        http_server(
-            build_ops_app(SERVICE_NAME, {"database": database_check(engine), "bus": bus_check(bus)}),
-            host=suite.bind_host,
-            port=settings.ops_port,
-        ),
-    ]
-    tasks = [asyncio.create_task(s.serve()) for s in servers]
-    log.info(
-        "directory.started", admin_url=admin_url, ops_port=settings.ops_port, database=engine.url.get_backend_name()
-    )
-    stopper = asyncio.create_task(stop.wait())
-    await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
-    log.info("directory.stopping")
-    for server in servers:
-        server.should_exit = True
-    await asyncio.gather(*tasks, return_exceptions=True)
-    stopper.cancel()
+    ops_app = build_ops_app(SERVICE_NAME, {"database": database_check(engine), "bus": bus_check(bus)})
+    endpoints = ((admin_app, suite.bind_host, settings.admin_port), (ops_app, suite.bind_host, settings.ops_port))
+    async with http_servers(*endpoints) as tasks:
+        log.info(
+            "directory.started", admin_url=admin_url, ops_port=settings.ops_port, database=engine.url.get_backend_name()
+        )
+        await wait_for_stop(stop, *tasks)
+        log.info("directory.stopping")
     await bus.close()
     await reader.close()
     await engine.dispose()

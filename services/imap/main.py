@@ -8,7 +8,6 @@ its ops port.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 
 from libs.blobs import BlobSettings, blob_store_from_settings
@@ -16,8 +15,9 @@ from libs.bus import Bus
 from libs.config import SuiteSettings
 from libs.log import configure_logging, get_logger
 from libs.net import Listener
-from libs.ops import build_ops_app, bus_check, http_server
+from libs.ops import build_ops_app, bus_check
 from libs.ops.runner import run
+from libs.ops.serving import http_servers, wait_for_stop
 from libs.tls import server_context
 from services.imap._auth import MECHANISMS
 from services.imap.config import ImapSettings
@@ -68,21 +68,12 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: ImapSetting
     async def listening() -> bool:
         return server.serving
 
-    ops = http_server(
-        build_ops_app(SERVICE_NAME, {"bus": bus_check(bus), "listeners": listening}),
-        host=suite.bind_host,
-        port=settings.ops_port,
-    )
-    ops_task = asyncio.create_task(ops.serve())
-    _log.info("imap.started", listeners={x.name: x.port for x in server.listeners}, ops_port=settings.ops_port)
-    stopper = asyncio.create_task(stop.wait())
-    await asyncio.wait([stopper, ops_task], return_when=asyncio.FIRST_COMPLETED)
-    _log.info("imap.stopping")
-    await server.close()
-    ops.should_exit = True
-    with contextlib.suppress(Exception):
-        await ops_task
-    stopper.cancel()
+    ops_app = build_ops_app(SERVICE_NAME, {"bus": bus_check(bus), "listeners": listening})
+    async with http_servers((ops_app, suite.bind_host, settings.ops_port)) as endpoints:
+        _log.info("imap.started", listeners={x.name: x.port for x in server.listeners}, ops_port=settings.ops_port)
+        await wait_for_stop(stop, *endpoints)
+        _log.info("imap.stopping")
+        await server.close()
     await bus.close()
     await blobs.close()
     _log.info("imap.stopped")

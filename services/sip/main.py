@@ -9,14 +9,14 @@ directory, so any replica serves any user (the SIP farm). Serves /healthz,
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 
 from libs.bus import Bus
 from libs.config import SuiteSettings
 from libs.log import configure_logging, get_logger
-from libs.ops import build_ops_app, bus_check, http_server
+from libs.ops import build_ops_app, bus_check
 from libs.ops.runner import run
+from libs.ops.serving import http_servers, wait_for_stop
 from libs.tls import ensure_self_signed
 from services.sip._core import CoreConfig, SipCore
 from services.sip._nonces import NonceBook
@@ -100,22 +100,13 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: SipSettings
     async def listening() -> bool:
         return transport is not None and transport.serving
 
-    ops = http_server(
-        build_ops_app(SERVICE_NAME, {"bus": bus_check(bus), "listeners": listening}),
-        host=suite.bind_host,
-        port=settings.ops_port,
-    )
-    ops_task = asyncio.create_task(ops.serve())
-    _log.info("sip.started", hosts=hosts, ports=ports, advertised=advertised, ops_port=settings.ops_port)
-    stopper = asyncio.create_task(stop.wait())
-    await asyncio.wait([stopper, ops_task], return_when=asyncio.FIRST_COMPLETED)
-    _log.info("sip.stopping")
-    await transport.close()
-    await core.close()
-    ops.should_exit = True
-    with contextlib.suppress(Exception):
-        await ops_task
-    stopper.cancel()
+    ops_app = build_ops_app(SERVICE_NAME, {"bus": bus_check(bus), "listeners": listening})
+    async with http_servers((ops_app, suite.bind_host, settings.ops_port)) as endpoints:
+        _log.info("sip.started", hosts=hosts, ports=ports, advertised=advertised, ops_port=settings.ops_port)
+        await wait_for_stop(stop, *endpoints)
+        _log.info("sip.stopping")
+        await transport.close()
+        await core.close()
     await bus.close()
     _log.info("sip.stopped")
 

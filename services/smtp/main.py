@@ -18,8 +18,9 @@ from libs.blobs import BlobSettings, BlobStore, blob_store_from_settings
 from libs.bus import Bus
 from libs.config import SuiteSettings
 from libs.log import configure_logging, get_logger
-from libs.ops import build_ops_app, bus_check, http_server
+from libs.ops import build_ops_app, bus_check
 from libs.ops.runner import run
+from libs.ops.serving import http_servers, wait_for_stop
 from libs.tls import server_context
 from services.smtp import _queue
 from services.smtp._auth import MECHANISMS
@@ -159,27 +160,18 @@ async def serve(
     async def listening() -> bool:
         return server.serving
 
-    ops = http_server(
-        build_ops_app(SERVICE_NAME, {"bus": bus_check(bus), "listeners": listening}),
-        host=suite.bind_host,
-        port=settings.ops_port,
-    )
-    ops_task = asyncio.create_task(ops.serve())
-    _log.info("smtp.started", listeners={x.name: x.port for x in server.listeners}, ops_port=settings.ops_port)
-    stopper = asyncio.create_task(stop.wait())
-    await asyncio.wait([stopper, ops_task], return_when=asyncio.FIRST_COMPLETED)
-    _log.info("smtp.stopping")
-    await server.close()
-    declaring.cancel()
-    if workers is not None and workers_task is not None:
-        workers_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await workers_task
-        await workers.close()
-    ops.should_exit = True
-    with contextlib.suppress(Exception):
-        await ops_task
-    stopper.cancel()
+    ops_app = build_ops_app(SERVICE_NAME, {"bus": bus_check(bus), "listeners": listening})
+    async with http_servers((ops_app, suite.bind_host, settings.ops_port)) as endpoints:
+        _log.info("smtp.started", listeners={x.name: x.port for x in server.listeners}, ops_port=settings.ops_port)
+        await wait_for_stop(stop, *endpoints)
+        _log.info("smtp.stopping")
+        await server.close()
+        declaring.cancel()
+        if workers is not None and workers_task is not None:
+            workers_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await workers_task
+            await workers.close()
     await bus.close()
     await blobs.close()
     mailauth.close()
