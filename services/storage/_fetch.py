@@ -1,20 +1,24 @@
 """FETCH metadata: pages of up to 10,000 messages' flags, envelopes, structures, ...
 
-The database writes each message's JSON (SQLite `json_object`, PostgreSQL
-`json_build_object`) and storage only joins the rows' texts into the reply:
-no Python object per column and message, no encoding here. The envelope and
-structure are stored as JSON and go out as the text they are (JSON strings
-in the reply); the flags list is put together from the five flag columns
-and the space-separated keywords, which are atoms (no quote, backslash or
-control character: `_flags.check_keyword`), so they need no escaping. The
-reply is the JSON of `FetchReply`, and front ends parse it as such.
+The reply (`FetchReply`) is columns, one JSON array per item, and the
+database writes them (SQLite `json_group_array`, PostgreSQL `json_agg`):
+storage reads one row of a few strings and joins them into the reply, with
+no Python object per message and column and no encoding here. The envelope
+and structure are stored as JSON and go out as the text they are (strings in
+the arrays); the flags list is put together in SQL from the five flag
+columns and the space-separated keywords, which are atoms (no quote,
+backslash or control character: `_flags.check_keyword`), so they need no
+escaping.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import pydantic_core
 from sqlalchemy import JSON, Text, case, cast, func, literal, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql.elements import ColumnElement
 
 from libs.bus import Encoded
@@ -37,51 +41,83 @@ _DATES = ("internal_date", "sent_date")
 async def fetch(ctx: StorageContext, request: contract.FetchRequest) -> Encoded:
     async with ctx.read() as session:
         mailbox = await get_mailbox(session, request.account, request.mailbox)
-        document = message_json(session.bind.dialect.name, set(request.items))
-        query = select(StoredMessage.uid, document).where(
-            StoredMessage.mailbox_id == mailbox.id, uid_condition(request.uids)
-        )
+        dialect = session.bind.dialect.name
+        matching = [StoredMessage.mailbox_id == mailbox.id, uid_condition(request.uids)]
         if request.changed_since is not None:
-            query = query.where(StoredMessage.modseq > request.changed_since)
-        rows = (await session.execute(query.order_by(StoredMessage.uid).limit(request.limit + 1))).all()
-    next_uid = rows[request.limit][0] if len(rows) > request.limit else None
-    messages = ",".join([row[1] for row in rows[: request.limit]])
-    reply = f'{{"uidvalidity":{mailbox.uidvalidity},"messages":[{messages}],"next_uid":{_number(next_uid)}}}'
+            matching.append(StoredMessage.modseq > request.changed_since)
+        page = (
+            select(*(value.label(name) for name, value in _columns(dialect, set(request.items))))
+            .where(*matching)
+            .order_by(StoredMessage.uid)
+            .limit(request.limit)
+            .subquery()
+        )
+        columns = (await session.execute(select(*_aggregates(dialect, page)))).one()
+        next_uid = await session.scalar(
+            select(StoredMessage.uid).where(*matching).order_by(StoredMessage.uid).offset(request.limit).limit(1)
+        )
+    names = [column.name for column in page.columns]
+    if dialect != "postgresql":
+        columns = _in_uid_order(names, columns)
+    body = ",".join(f'"{name}":{text}' for name, text in zip(names, columns, strict=True))
+    reply = f'{{"schema_version":2,"uidvalidity":{mailbox.uidvalidity},"next_uid":{_number(next_uid)},{body}}}'
     return Encoded(reply.encode())
 
 
-def message_json(dialect: str, wanted: set[str]) -> ColumnElement[Any]:
-    """One `MessageMeta` as JSON text, written by the database, with the `wanted` items."""
-    pairs: list[tuple[str, ColumnElement[Any]]] = [("uid", StoredMessage.uid), ("modseq", StoredMessage.modseq)]
+def _columns(dialect: str, wanted: set[str]) -> list[tuple[str, ColumnElement[Any]]]:
+    """The `FetchReply` columns asked for, one value per message: (name, SQL expression)."""
+    columns: list[tuple[str, ColumnElement[Any]]] = [("uid", StoredMessage.uid), ("modseq", StoredMessage.modseq)]
     if "flags" in wanted:
-        pairs.append(("flags", _as_json(dialect, _flags_text())))
+        columns.append(("flags", _flags_text()))
+    if "internal_date" in wanted:
+        columns.append(("internal_date", _date(dialect, "internal_date")))
+    for item in _PLAIN_ITEMS:
+        if item in wanted:
+            columns.append((item, getattr(StoredMessage, item)))
     for item in _JSON_TEXT_ITEMS:
         if item in wanted:
             # A string in the reply: the JSON text as stored (the CAST keeps PostgreSQL's json
             # column from being embedded as an object).
-            pairs.append((item, cast(getattr(StoredMessage, item), Text)))
-    if "internal_date" in wanted:
-        pairs.append(("internal_date", _date(dialect, "internal_date")))
-    for item in _PLAIN_ITEMS:
-        if item in wanted:
-            pairs.append((item, getattr(StoredMessage, item)))
+            columns.append((item, cast(getattr(StoredMessage, item), Text)))
     if "headers" in wanted:
-        headers = [(name, _date(dialect, name) if name in _DATES else getattr(StoredMessage, name)) for name in _HEADERS]
-        pairs.append(("headers", _object(dialect, headers)))
-    document = _object(dialect, pairs)
-    if dialect == "postgresql":
-        document = cast(document, Text)  # asyncpg would decode a json value into dicts
-    return document.label("document")
+        headers = [(name, _date(dialect, name) if name in _DATES else getattr(StoredMessage, name))
+                   for name in _HEADERS]  # fmt: skip
+        columns.append(("headers", _object(dialect, headers)))
+    return columns
+
+
+_EMBEDDED = ("flags", "headers")  # JSON text the arrays hold as values, not as strings
+
+
+def _aggregates(dialect: str, page: Any) -> list[ColumnElement[Any]]:
+    """Each column of the page as one JSON array text, in UID order."""
+    arrays = []
+    for column in page.columns:
+        if dialect == "postgresql":
+            value = cast(column, JSON) if column.name == "flags" else column
+            array = func.json_agg(aggregate_order_by(value, page.c.uid))
+            array = func.coalesce(cast(array, Text), "[]")  # json_agg of no rows is NULL
+        else:
+            value = func.json(column) if column.name in _EMBEDDED else column
+            array = func.json_group_array(value, type_=Text)
+        arrays.append(array.label(column.name))
+    return arrays
+
+
+def _in_uid_order(names: list[str], columns: Sequence[str]) -> Sequence[str]:
+    """SQLite (before 3.44) has no ORDER BY inside an aggregate; it feeds `json_group_array` the
+    ordered subquery's rows in their order, which is checked here rather than assumed."""
+    uids = pydantic_core.from_json(columns[names.index("uid")])
+    if all(a < b for a, b in zip(uids, uids[1:], strict=False)):
+        return columns
+    order = sorted(range(len(uids)), key=uids.__getitem__)
+    return [pydantic_core.to_json([values[i] for i in order]).decode()
+            for values in map(pydantic_core.from_json, columns)]  # fmt: skip
 
 
 def _object(dialect: str, pairs: list[tuple[str, ColumnElement[Any]]]) -> ColumnElement[Any]:
     build = func.json_build_object if dialect == "postgresql" else func.json_object
     return build(*(part for name, value in pairs for part in (literal(name), value)), type_=Text)
-
-
-def _as_json(dialect: str, text: ColumnElement[Any]) -> ColumnElement[Any]:
-    """JSON text embedded as a value, not as a string."""
-    return cast(text, JSON) if dialect == "postgresql" else func.json(text, type_=Text)
 
 
 def _flags_text() -> ColumnElement[Any]:
