@@ -1,108 +1,144 @@
 """FETCH metadata: pages of up to 10,000 messages' flags, envelopes, structures, ...
 
-A page is answered with JSON built here rather than with `FetchReply`
-models: the envelope and structure are stored as JSON and go out as the
-text they are (no decoding per message only to encode again), and each
-message becomes a plain dict (building and dumping thousands of models was
-most of a large fetch's time). The reply is the JSON of `FetchReply`, and
-front ends parse it as such.
+The reply (`FetchReply`) is columns, one JSON array per item, and the
+database writes them (SQLite `json_group_array`, PostgreSQL `json_agg`):
+storage reads one row of a few strings and joins them into the reply, with
+no Python object per message and column and no encoding here. The envelope
+and structure are stored as JSON and go out as the text they are (strings in
+the arrays); the flags list is put together in SQL from the five flag
+columns and the space-separated keywords, which are atoms (no quote,
+backslash or control character: `_flags.check_keyword`), so they need no
+escaping.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from operator import itemgetter
+from collections.abc import Sequence
 from typing import Any
 
 import pydantic_core
-from sqlalchemy import Integer, Text, cast, literal, select
+from sqlalchemy import JSON, Text, case, cast, func, literal, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.sql.elements import ColumnElement
 
 from libs.bus import Encoded
 from libs.contracts import storage as contract
 from services.storage._context import StorageContext
-from services.storage._flags import CANONICAL, stored_keywords
+from services.storage._flags import CANONICAL
 from services.storage._mailboxes import get_mailbox
 from services.storage._messages import uid_condition
 from services.storage.models import StoredMessage
 
-_ITEM_COLUMNS = {
-    "flags": ("flag_bits", "keywords"),
-    "envelope": ("envelope",),
-    "structure": ("structure",),
-    "headers": (
-        "subject", "base_subject", "from_text", "to_text", "cc_text", "bcc_text", "sent_date", "message_id",
-        "in_reply_to", "references",
-    ),
-    "internal_date": ("internal_date",),
-    "size": ("size",),
-    "blob": ("blob",),
-    "modseq": (),
-}  # fmt: skip
-_JSON_TEXT = ("envelope", "structure")
-# The five system flags as one number (bit i: the i-th of CANONICAL): every column of
-# every row is an object the driver makes, and a page has thousands of rows.
-_FLAG_BITS = sum(
-    (cast(getattr(StoredMessage, column), Integer) * (1 << bit) for bit, column in enumerate(CANONICAL)), literal(0)
-).label("flag_bits")
-_PLAIN_ITEMS = ("envelope", "structure", "internal_date", "size", "blob")
+_HEADERS = (
+    "subject", "base_subject", "from_text", "to_text", "cc_text", "bcc_text", "sent_date", "message_id",
+    "in_reply_to", "references",
+)  # fmt: skip
+_PLAIN_ITEMS = ("size", "blob")
+_JSON_TEXT_ITEMS = ("envelope", "structure")
+_DATES = ("internal_date", "sent_date")
 
 
 async def fetch(ctx: StorageContext, request: contract.FetchRequest) -> Encoded:
-    wanted = set(request.items)
-    names = sorted({"uid", "modseq"} | {c for item in wanted for c in _ITEM_COLUMNS[item]})
     async with ctx.read() as session:
         mailbox = await get_mailbox(session, request.account, request.mailbox)
-        query = select(*map(_column, names)).where(StoredMessage.mailbox_id == mailbox.id, uid_condition(request.uids))
+        dialect = session.bind.dialect.name
+        matching = [StoredMessage.mailbox_id == mailbox.id, uid_condition(request.uids)]
         if request.changed_since is not None:
-            query = query.where(StoredMessage.modseq > request.changed_since)
-        rows = (await session.execute(query.order_by(StoredMessage.uid).limit(request.limit + 1))).all()
-    uid = names.index("uid")
-    next_uid = rows[request.limit][uid] if len(rows) > request.limit else None
-    build = _builder(names, wanted)
-    reply = {"uidvalidity": mailbox.uidvalidity, "messages": [build(row) for row in rows[: request.limit]],
-             "next_uid": next_uid}  # fmt: skip
-    return Encoded(pydantic_core.to_json(reply))
+            matching.append(StoredMessage.modseq > request.changed_since)
+        page = (
+            select(*(value.label(name) for name, value in _columns(dialect, set(request.items))))
+            .where(*matching)
+            .order_by(StoredMessage.uid)
+            .limit(request.limit)
+            .subquery()
+        )
+        columns = (await session.execute(select(*_aggregates(dialect, page)))).one()
+        next_uid = await session.scalar(
+            select(StoredMessage.uid).where(*matching).order_by(StoredMessage.uid).offset(request.limit).limit(1)
+        )
+    names = [column.name for column in page.columns]
+    if dialect != "postgresql":
+        columns = _in_uid_order(names, columns)
+    body = ",".join(f'"{name}":{text}' for name, text in zip(names, columns, strict=True))
+    reply = f'{{"schema_version":2,"uidvalidity":{mailbox.uidvalidity},"next_uid":{_number(next_uid)},{body}}}'
+    return Encoded(reply.encode())
 
 
-def _column(name: str):  # type: ignore[no-untyped-def]
-    if name == "flag_bits":
-        return _FLAG_BITS
+def _columns(dialect: str, wanted: set[str]) -> list[tuple[str, ColumnElement[Any]]]:
+    """The `FetchReply` columns asked for, one value per message: (name, SQL expression)."""
+    columns: list[tuple[str, ColumnElement[Any]]] = [("uid", StoredMessage.uid), ("modseq", StoredMessage.modseq)]
+    if "flags" in wanted:
+        columns.append(("flags", _flags_text()))
+    if "internal_date" in wanted:
+        columns.append(("internal_date", _date(dialect, "internal_date")))
+    for item in _PLAIN_ITEMS:
+        if item in wanted:
+            columns.append((item, getattr(StoredMessage, item)))
+    for item in _JSON_TEXT_ITEMS:
+        if item in wanted:
+            # A string in the reply: the JSON text as stored (the CAST keeps PostgreSQL's json
+            # column from being embedded as an object).
+            columns.append((item, cast(getattr(StoredMessage, item), Text)))
+    if "headers" in wanted:
+        headers = [(name, _date(dialect, name) if name in _DATES else getattr(StoredMessage, name))
+                   for name in _HEADERS]  # fmt: skip
+        columns.append(("headers", _object(dialect, headers)))
+    return columns
+
+
+_EMBEDDED = ("flags", "headers")  # JSON text the arrays hold as values, not as strings
+
+
+def _aggregates(dialect: str, page: Any) -> list[ColumnElement[Any]]:
+    """Each column of the page as one JSON array text, in UID order."""
+    arrays = []
+    for column in page.columns:
+        if dialect == "postgresql":
+            value = cast(column, JSON) if column.name == "flags" else column
+            array = func.json_agg(aggregate_order_by(value, page.c.uid))
+            array = func.coalesce(cast(array, Text), "[]")  # json_agg of no rows is NULL
+        else:
+            value = func.json(column) if column.name in _EMBEDDED else column
+            array = func.json_group_array(value, type_=Text)
+        arrays.append(array.label(column.name))
+    return arrays
+
+
+def _in_uid_order(names: list[str], columns: Sequence[str]) -> Sequence[str]:
+    """SQLite (before 3.44) has no ORDER BY inside an aggregate; it feeds `json_group_array` the
+    ordered subquery's rows in their order, which is checked here rather than assumed."""
+    uids = pydantic_core.from_json(columns[names.index("uid")])
+    if all(a < b for a, b in zip(uids, uids[1:], strict=False)):
+        return columns
+    order = sorted(range(len(uids)), key=uids.__getitem__)
+    return [pydantic_core.to_json([values[i] for i in order]).decode()
+            for values in map(pydantic_core.from_json, columns)]  # fmt: skip
+
+
+def _object(dialect: str, pairs: list[tuple[str, ColumnElement[Any]]]) -> ColumnElement[Any]:
+    build = func.json_build_object if dialect == "postgresql" else func.json_object
+    return build(*(part for name, value in pairs for part in (literal(name), value)), type_=Text)
+
+
+def _flags_text() -> ColumnElement[Any]:
+    """The flags as a JSON array: the system flags set, in CANONICAL order, then the keywords."""
+    parts: ColumnElement[Any] = literal("")
+    for column, flag in CANONICAL.items():
+        parts = parts + case((getattr(StoredMessage, column), literal(f'"\\{flag}",')), else_=literal(""))
+    keywords = StoredMessage.keywords
+    parts = parts + case(
+        (keywords != "", literal('"') + func.replace(keywords, " ", '","') + literal('",')), else_=literal("")
+    )
+    return literal("[") + func.rtrim(parts, ",") + literal("]")
+
+
+def _date(dialect: str, name: str) -> ColumnElement[Any]:
     column = getattr(StoredMessage, name)
-    if name in _JSON_TEXT:
-        # A CAST in SQL: PostgreSQL's driver would decode a json column by itself.
-        return cast(column, Text).label(name)
-    return column
+    if dialect == "postgresql":
+        return column  # json_build_object writes a timestamptz in ISO 8601 with its offset
+    # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff" in UTC (libs.db.UTCDateTime); NULL stays NULL.
+    return func.replace(cast(column, Text), " ", "T") + literal("Z")
 
 
-def _builder(names: list[str], wanted: set[str]) -> Callable[[Sequence[Any]], dict[str, Any]]:
-    """A function from one row (columns `names`) to one `MessageMeta` as a dict; positions are
-    worked out once per request, as this runs for every message of the page."""
-    at = {name: position for position, name in enumerate(names)}
-    uid, modseq = at["uid"], at["modseq"]
-    plain = [(item, at[item]) for item in _PLAIN_ITEMS if item in wanted]
-    flag_columns = itemgetter(*(at[c] for c in _ITEM_COLUMNS["flags"])) if "flags" in wanted else None
-    flag_lists: dict[tuple[Any, ...], list[str]] = {}  # few distinct combinations in a mailbox
-    headers = [(column, at[column]) for column in _ITEM_COLUMNS["headers"]] if "headers" in wanted else None
-
-    def build(row: Sequence[Any]) -> dict[str, Any]:
-        data: dict[str, Any] = {"uid": row[uid], "modseq": row[modseq]}
-        if flag_columns is not None:
-            stored = flag_columns(row)
-            flags = flag_lists.get(stored)
-            if flags is None:
-                flags = flag_lists[stored] = _flag_list(stored)
-            data["flags"] = flags
-        for item, position in plain:
-            data[item] = row[position]
-        if headers is not None:
-            data["headers"] = {column: row[position] for column, position in headers}
-        return data
-
-    return build
-
-
-def _flag_list(stored: tuple[int, str]) -> list[str]:
-    """The flags of the "flags" columns (flag_bits, keywords)."""
-    bits, keywords = stored
-    system = [flag for bit, flag in enumerate(CANONICAL.values()) if bits & (1 << bit)]
-    return system + list(stored_keywords(keywords))
+def _number(value: int | None) -> str:
+    return "null" if value is None else str(value)

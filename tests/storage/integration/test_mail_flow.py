@@ -4,6 +4,7 @@ search, copy, move, expunge, on each database and blob backend."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 
@@ -308,3 +309,27 @@ async def test_search_keys(suite: StorageSuite) -> None:
             await s.search(alice, {"op": "before", "value": "not a date"})
         with pytest.raises(BadRequest):
             await s.search(alice, {"op": "not", "keys": []})
+
+
+async def test_fetch_answers_every_item_in_columns(suite: StorageSuite) -> None:
+    alice = suite.new_account()
+    raw = b"From: Carol <carol@example.org>\r\nSubject: Columns\r\nDate: Mon, 02 Jun 2025 09:00:00 +0200\r\n\r\nHi.\r\n"
+    async with storage_client(suite) as s:
+        await s.append(alice, "INBOX", raw, internal_date="2025-06-02T09:00:00+00:00",
+                       flags=["\\Draft", "$Label1", "\\Seen", "Work"])  # fmt: skip
+        await s.append(alice, "INBOX", simple("plain"))
+        items = ["flags", "envelope", "structure", "headers", "internal_date", "size", "blob", "modseq"]
+        reply = await s.fetch(alice, items=items, limit=1)
+        assert reply.schema_version == 2 and reply.uid == [1] and reply.next_uid == 2
+        [meta] = reply.messages
+        assert meta.flags == ["\\Seen", "\\Draft", "$Label1", "Work"]  # system flags first, keywords as spelt
+        assert meta.internal_date == datetime(2025, 6, 2, 9, tzinfo=UTC) and meta.size == len(raw)
+        assert datetime.fromisoformat(meta.headers["sent_date"]) == datetime(2025, 6, 2, 7, tzinfo=UTC)
+        assert meta.headers["subject"] == "Columns" and meta.envelope_dict()["subject"] == "Columns"
+        assert meta.structure_dict()["root"]["subtype"] == "plain" and len(meta.blob) == 64
+
+        second = await s.fetch(alice, first=2, items=["flags", "internal_date"])
+        assert [(m.uid, m.flags, m.envelope) for m in second.messages] == [(2, [], None)]
+        assert second.envelope is None and second.next_uid is None
+        nothing = await s.fetch(alice, first=3, items=items)
+        assert nothing.uid == [] and nothing.flags == [] and nothing.headers == [] and nothing.messages == []
