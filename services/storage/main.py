@@ -17,8 +17,9 @@ from libs.db import create_engine, session_factory
 from libs.db.migrations import upgrade_async
 from libs.db.unit_of_work import UnitOfWork
 from libs.log import configure_logging, get_logger
-from libs.ops import build_ops_app, bus_check, database_check, http_server
+from libs.ops import build_ops_app, bus_check, database_check
 from libs.ops.runner import run
+from libs.ops.serving import http_servers, wait_for_stop
 from services.storage._batching import DeliveryQueue
 from services.storage._context import StorageContext
 from services.storage._gc import collect
@@ -78,25 +79,21 @@ async def serve(
                     description="Mailboxes and messages of every account")  # fmt: skip
     await subscribe_account_events(bus, ctx)
 
-    ops = http_server(
-        build_ops_app(SERVICE_NAME, {"database": database_check(engine), "bus": bus_check(bus)}),
-        host=suite.bind_host,
-        port=settings.ops_port,
-    )
-    tasks = [asyncio.create_task(ops.serve())]
-    if settings.gc_interval > 0:
-        tasks.append(asyncio.create_task(_collect_garbage(ctx, settings.gc_interval, settings.gc_grace)))
-    _log.info("storage.started", ops_port=settings.ops_port, database=engine.url.get_backend_name(),
-              blobs=blob_settings.backend)  # fmt: skip
-    stopper = asyncio.create_task(stop.wait())
-    await asyncio.wait([stopper, tasks[0]], return_when=asyncio.FIRST_COMPLETED)
-    _log.info("storage.stopping")
-    ops.should_exit = True
-    for task in tasks[1:]:
-        task.cancel()
-    with contextlib.suppress(Exception):
-        await asyncio.gather(*tasks, return_exceptions=True)
-    stopper.cancel()
+    ops_app = build_ops_app(SERVICE_NAME, {"database": database_check(engine), "bus": bus_check(bus)})
+    async with http_servers((ops_app, suite.bind_host, settings.ops_port)) as http_tasks:
+        collector = (
+            asyncio.create_task(_collect_garbage(ctx, settings.gc_interval, settings.gc_grace))
+            if settings.gc_interval > 0
+            else None
+        )
+        _log.info("storage.started", ops_port=settings.ops_port, database=engine.url.get_backend_name(),
+                  blobs=blob_settings.backend)  # fmt: skip
+        await wait_for_stop(stop, *http_tasks)
+        _log.info("storage.stopping")
+        if collector is not None:
+            collector.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await collector
     await bus.close()  # drains in-flight requests first
     await deliveries.stop()
     await blobs.close()
