@@ -40,6 +40,9 @@ class UA:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.inbox: queue.Queue[Request | Response] = queue.Queue()
         self._stop = False
+        # One TLS connection must not read and write from two threads at once (OpenSSL
+        # objects are not thread-safe): the reader and senders take turns, in short slices.
+        self._wire = threading.Lock()
         if transport == "UDP":
             self.sock = socket.socket(family, socket.SOCK_DGRAM)
             self.sock.bind((host, 0))
@@ -62,7 +65,7 @@ class UA:
         else:
             self.sock = socket.create_connection(proxy, timeout=5)
         self.port = self.sock.getsockname()[1]
-        self.sock.settimeout(0.2)
+        self.sock.settimeout(0.2 if transport == "UDP" else 0.05)
         self.cseq = 0
         self.call_id = secrets.token_hex(8)
         self.tag = secrets.token_hex(4)
@@ -80,7 +83,8 @@ class UA:
                     data, _ = self.sock.recvfrom(65536)
                     chunks = [data]
                 else:
-                    data = self.sock.recv(65536)
+                    with self._wire:
+                        data = self.sock.recv(65536)
                     if not data:
                         return
                     framer.receive_data(data)
@@ -136,11 +140,13 @@ class UA:
         if self.transport == "UDP":
             self.sock.sendto(data, self.proxy)
         else:
-            self.sock.sendall(data)
+            with self._wire:
+                self.sock.sendall(data)
 
     def close(self) -> None:
         self._stop = True
-        self.sock.close()
+        with self._wire:
+            self.sock.close()
 
     @property
     def hostport(self) -> str:
