@@ -8,7 +8,6 @@ and a message deleted locally reach the server.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,10 +21,7 @@ from libs.contracts import storage
 from libs.testing.ports import free_ports
 from libs.testing.suite import RunningSuite, start_suite, stop_suite
 
-pytestmark = [
-    pytest.mark.timeout(240),
-    pytest.mark.skipif(shutil.which("mbsync") is None, reason="mbsync (Debian package isync) is not installed"),
-]
+pytestmark = pytest.mark.timeout(240)
 
 ALICE = "alice@example.test"
 PASSWORD = "s3cret pass"

@@ -5,7 +5,6 @@ fetchmail, which drains the maildrop."""
 from __future__ import annotations
 
 import poplib
-import shutil
 import smtplib
 import ssl
 import subprocess
@@ -69,8 +68,6 @@ def test_smtp_in_pop3_out(suite: tuple[RunningSuite, dict[str, int]], tmp_path: 
     assert client.list()[1] == [b"1 %d" % len(fetched)]
     client.quit()
 
-    if shutil.which("fetchmail") is None:
-        pytest.skip("fetchmail is not installed (scripts/system-deps.sh)")
     code, log, delivered = run_fetchmail(tmp_path, port=ports["POP3_POP3"], account=ACCOUNT, implicit_tls=False,
                                          password=PASSWORD)  # fmt: skip
     assert code == 0, log

@@ -10,7 +10,6 @@ shows that fetchmail negotiated TLS.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,10 +17,7 @@ import pytest
 
 from tests.pop3.integration.conftest import PASSWORD, Pop3Suite
 
-pytestmark = [
-    pytest.mark.timeout(180),
-    pytest.mark.skipif(shutil.which("fetchmail") is None, reason="fetchmail is not installed (scripts/system-deps.sh)"),
-]
+pytestmark = pytest.mark.timeout(180)
 
 MESSAGES = (
     b"From: bob@example.test\r\nSubject: one\r\n\r\nfirst body\r\n",

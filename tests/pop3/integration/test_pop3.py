@@ -340,7 +340,6 @@ def peak_rss_kib(pid: int) -> int:
     raise AssertionError("no VmHWM in /proc/<pid>/status")
 
 
-@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 def test_retr_of_a_huge_message_does_not_hold_it_in_memory(pop3_suite: Pop3Suite) -> None:
     """A 48 MiB message goes out piece by piece: the pop3 process's peak memory grows by far less."""
     account = pop3_suite.new_account()

@@ -8,11 +8,8 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
-
-import pytest
 
 from libs.testing.ports import free_ports
 from tests.sip.integration.conftest import SipSuite
@@ -23,9 +20,6 @@ SCENARIOS = Path(__file__).parent.parent / "sipp"
 PASSWORD = "correct-horse-battery-staple"
 # sipp answers only MD5 challenges, and only the first one: offer MD5 first here.
 SIP_ENV = {"PARLEY_SIP_DIGEST_ALGORITHMS": '["MD5", "SHA-256"]'}
-
-pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp (Debian sip-tester) is not installed")
-
 
 def sipp(scenario: str, target: str, injection: Path, *extra: str, port: int, calls: int = 1,
          timeout: float = 20) -> subprocess.CompletedProcess[str]:  # fmt: skip
