@@ -50,7 +50,29 @@ class Listener(Generic[ConfigT]):
 
 
 class FrontEnd(Generic[ConfigT]):
-    """What a protocol plugs into a `Server`: its session loop and its refusals."""
+    """What a protocol plugs into a `Server`: its session loop and its refusals.
+
+    A front end builds its `Server` in `__init__` (as `self._server`) and is then
+    started, watched and closed through the members below.
+    """
+
+    _server: Server[ConfigT]
+
+    @property
+    def listeners(self) -> list[Listener[ConfigT]]:
+        return self._server.listeners
+
+    @property
+    def serving(self) -> bool:
+        return self._server.serving
+
+    async def start(self) -> None:
+        await self._server.start()
+
+    async def close(self, grace: float = 10.0) -> None:
+        """Stop accepting, then end the sessions as the server's `cut_idle_on_close` says,
+        cutting any still busy after `grace` seconds."""
+        await self._server.close(grace)
 
     def check_connection(self, listener: Listener[ConfigT], peer: str) -> bytes | None:
         """Before the connection limit: a refusal to send and drop, or None to go on."""

@@ -451,17 +451,6 @@ class ImapServer(net.FrontEnd[SessionConfig]):
             tls_handshake_timeout=timeouts.tls_handshake, cut_idle_on_close=True,
         )  # fmt: skip
 
-    @property
-    def listeners(self) -> list[Listener[SessionConfig]]:
-        return self._server.listeners
-
-    @property
-    def serving(self) -> bool:
-        return self._server.serving
-
-    async def start(self) -> None:
-        await self._server.start()
-
     async def close(self, grace: float = 2.0) -> None:
         """Stop accepting; sessions waiting for their client get `* BYE` at once, busy ones once
         their command is done (`grace` seconds at most)."""

@@ -292,30 +292,13 @@ class Pop3Server(net.FrontEnd[SessionConfig]):
     ) -> None:
         self.backends = backends
         self.timeouts = timeouts
+        # On close, sessions waiting for their client are cut at once; those in the middle of
+        # a command (sending a message, applying QUIT) get the grace. A cut session never
+        # enters the UPDATE state, so it removes nothing; its client logs in again elsewhere.
         self._server = net.Server(
             listeners, hosts=host, front_end=self, max_connections_per_client=max_connections_per_client,
             tls_handshake_timeout=timeouts.tls_handshake, cut_idle_on_close=True,
         )  # fmt: skip
-
-    @property
-    def listeners(self) -> list[Listener[SessionConfig]]:
-        return self._server.listeners
-
-    @property
-    def serving(self) -> bool:
-        return self._server.serving
-
-    async def start(self) -> None:
-        await self._server.start()
-
-    async def close(self, grace: float = 10.0) -> None:
-        """Stop accepting; cut sessions that wait for their client at once, and give those in
-        the middle of a command (sending a message, applying QUIT) `grace` seconds.
-
-        A cut session never enters the UPDATE state, so it removes nothing; its
-        client simply logs in again (to another replica).
-        """
-        await self._server.close(grace)
 
     def too_many_connections(self, listener: Listener[SessionConfig], peer: str) -> bytes:
         get_logger(peer=peer, listener=listener.name).info("pop3.session.too_many_connections")

@@ -365,21 +365,6 @@ class SmtpServer(net.FrontEnd[SessionConfig]):
             tls_handshake_timeout=timeouts.tls_handshake, cut_idle_on_close=False,
         )  # fmt: skip
 
-    @property
-    def listeners(self) -> list[Listener[SessionConfig]]:
-        return self._server.listeners
-
-    @property
-    def serving(self) -> bool:
-        return self._server.serving
-
-    async def start(self) -> None:
-        await self._server.start()
-
-    async def close(self, grace: float = 10.0) -> None:
-        """Stop accepting, give open sessions `grace` seconds, then cut them."""
-        await self._server.close(grace)
-
     def check_connection(self, listener: Listener[SessionConfig], peer: str) -> bytes | None:
         if self.mailauth is None or self.mailauth.allow_connection(listener.name, peer):
             return None
