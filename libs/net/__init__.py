@@ -26,13 +26,14 @@ from libs.net.connection import (
     WriteTimeout,
 )
 from libs.net.deflate import Deflate
-from libs.net.limits import ConnectionLimiter
+from libs.net.limits import ConnectionLimiter, TokenBuckets
 from libs.net.server import FrontEnd, Listener, Server
 
 __all__ = [
     "READ_SIZE",
     "Connection",
     "ConnectionLimiter",
+    "TokenBuckets",
     "Deflate",
     "FrontEnd",
     "Listener",

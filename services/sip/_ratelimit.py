@@ -10,33 +10,11 @@ transaction layer absorbs them), and ACK and CANCEL are never limited.
 
 from __future__ import annotations
 
+from libs.net.limits import TokenBuckets
 
-class ClientRateLimiter:
+
+class ClientRateLimiter(TokenBuckets):
+    """Token buckets per source address on the caller's clock (`allow(client, now)`)."""
+
     def __init__(self, *, rate: float, burst: float, max_clients: int = 100_000) -> None:
-        self.rate = rate
-        self.burst = max(burst, 1.0)
-        self.max_clients = max_clients
-        self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, last time)
-
-    @property
-    def enabled(self) -> bool:
-        return self.rate > 0
-
-    def allow(self, client: str, now: float) -> bool:
-        if not self.enabled:
-            return True
-        tokens, last = self._buckets.get(client, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        allowed = tokens >= 1.0
-        if allowed:
-            tokens -= 1.0
-        if len(self._buckets) >= self.max_clients and client not in self._buckets:
-            self._forget_full(now)
-        self._buckets[client] = (tokens, now)
-        return allowed
-
-    def _forget_full(self, now: float) -> None:
-        """Drop clients whose bucket has refilled: they are indistinguishable from new ones."""
-        refill = self.burst / self.rate
-        for client in [c for c, (_, last) in self._buckets.items() if now - last >= refill]:
-            del self._buckets[client]
+        super().__init__(rate=rate, burst=max(burst, 1.0), max_keys=max_clients)
