@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
+from libs.auth.digest import ALGORITHMS  # what the directory keeps HA1 for, so can check
 from libs.bus import Bus
 from libs.contracts import directory as dir_contract
 from libs.contracts.errors import ServiceError
 from libs.log import get_logger
 from services.sip._nonces import NonceBook, NonceVerdict
-from services.sip.protocol import ALGORITHMS, AuthValue, Request, challenge
+from services.sip.protocol import AuthValue, Request, challenge
 
 _log = get_logger()
 
