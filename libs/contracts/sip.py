@@ -25,6 +25,7 @@ from pydantic import Field
 
 from libs.bus.subjects import encode_token
 from libs.contracts.base import Event, Message
+from libs.contracts.media import LegStats
 
 SERVICE_NAME = "sip"
 
@@ -90,6 +91,9 @@ class CallEvent(Event):
     callee: str | None = Field(None, description="the local account that was called, if any")
     started_at: datetime
     node: str = ""
+    leg: str = Field(
+        "a", description="which leg of the call: 'a' (the caller's), or 'b' for the far leg of a B2BUA call"
+    )
 
 
 class CallAttempted(CallEvent):
@@ -116,6 +120,8 @@ class CallEnded(CallEvent):
     ended_at: datetime
     status: int = Field(description="the final response code of the INVITE (200 for an answered call)")
     ended_by: str = Field("", description="bye, cancel, error, timeout")
+    disconnected_by: str = Field("", description="caller, callee, or system (timeout, error, shutdown)")
+    media: list[LegStats] = Field(default_factory=list, description="relay statistics when media was anchored")
 
 
 # --- instant messages ----------------------------------------------------------------
