@@ -213,12 +213,9 @@ static int accept_source(leg_t *l, const struct sockaddr_storage *src, socklen_t
 }
 
 static void record_payload(leg_t *l, const unsigned char *p, size_t n) {
-    size_t off = RTP_MIN + 4u * (p[0] & 0x0f);
-    if (p[0] & 0x10) {  /* header extension (RFC 3550 5.3.1) */
-        if (n < off + 4) return;
-        off += 4 + 4u * (size_t)(p[off + 2] << 8 | p[off + 3]);
-    }
-    if (p[0] & 0x20 && n > off) n -= p[n - 1];  /* padding count in the last octet */
+    size_t off = RTP_MIN + 4u * (p[0] & 0x0f);  /* rtp_header_fits() checked all of this */
+    if (p[0] & 0x10) off += 4 + 4u * (size_t)(p[off + 2] << 8 | p[off + 3]);  /* extension (5.3.1) */
+    if (p[0] & 0x20) n -= p[n - 1];  /* padding count in the last octet */
     if (n <= off) return;
     size_t len = n - off;
     if (l->rec_len + len > MAX_RECORD) { l->rec_dropped += len; return; }
@@ -241,6 +238,23 @@ typedef struct {
     unsigned char buf[BATCH][PKT_MAX];
 } batch_t;
 
+/* RFC 3550 A.1's validity checks that need no state: the CSRC list, the header extension and the
+ * padding all fit inside the packet. */
+static int rtp_header_fits(const unsigned char *p, size_t n) {
+    size_t off = RTP_MIN + 4u * (p[0] & 0x0f);
+    if (off > n) return 0;
+    if (p[0] & 0x10) {
+        if (off + 4 > n) return 0;
+        off += 4 + 4u * (size_t)(p[off + 2] << 8 | p[off + 3]);
+        if (off > n) return 0;
+    }
+    if (p[0] & 0x20) {
+        size_t padding = p[n - 1];
+        if (padding == 0 || off + padding > n) return 0;
+    }
+    return 1;
+}
+
 static void relay_leg(Relay *r, leg_t *l, batch_t *b) {
     for (int i = 0; i < BATCH; i++) {
         b->rxv[i].iov_base = b->buf[i];
@@ -260,7 +274,8 @@ static void relay_leg(Relay *r, leg_t *l, batch_t *b) {
         unsigned char *p = b->buf[i];
         size_t len = b->rx[i].msg_len;
         int minimum = l->rtcp ? RTCP_MIN : RTP_MIN;
-        if (len < (size_t)minimum || (p[0] >> 6) != 2 || (b->rx[i].msg_hdr.msg_flags & MSG_TRUNC)) {
+        if (len < (size_t)minimum || (p[0] >> 6) != 2 || (b->rx[i].msg_hdr.msg_flags & MSG_TRUNC) ||
+            (!l->rtcp && !rtp_header_fits(p, len))) {
             l->c.malformed++;
             continue;
         }
