@@ -203,14 +203,27 @@ def _rewrite_media_port(line: str, port: int | None) -> str:
     return line[:start] + str(port) + line[end:]
 
 
+_NAT_PRIVATE = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "10.0.0.0/8",  # RFC 1918
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",  # RFC 6598 shared address space (carrier-grade NAT)
+        "169.254.0.0/16",  # RFC 3927 link-local
+        "fc00::/7",  # RFC 4193 unique local
+        "fe80::/10",  # link-local
+    )
+)
+
+
 def is_nat_private(address: str) -> bool:
-    """An address that says nothing about where an endpoint really is: behind a NAT (RFC 1918,
-    RFC 6598 shared space, IPv6 ULA, link-local) or unspecified. Loopback is a real place."""
+    """An address that says nothing about where an endpoint really is: behind a NAT, link-local,
+    or unspecified. Loopback and public addresses are real places."""
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:
         return True
-    if parsed.is_loopback:
-        return False
-    shared = parsed.version == 4 and parsed in ipaddress.ip_network("100.64.0.0/10")
-    return parsed.is_private or parsed.is_unspecified or parsed.is_link_local or shared
+    if parsed.is_unspecified:
+        return True
+    return any(parsed.version == net.version and parsed in net for net in _NAT_PRIVATE)

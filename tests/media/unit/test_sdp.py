@@ -93,5 +93,7 @@ def test_nat_private_addresses() -> None:
     assert is_nat_private("100.64.0.1")
     assert is_nat_private("fd00::1")
     assert is_nat_private("0.0.0.0")
+    assert is_nat_private("169.254.1.1")
+    assert not is_nat_private("198.51.100.7")
     assert not is_nat_private("127.0.0.1")
     assert not is_nat_private("8.8.8.8")
