@@ -111,18 +111,32 @@ def _audio_port(sdp: str) -> int:
 # --- the three targets ---------------------------------------------------------------------
 
 
-def run_ramp(tools: Path, env: dict[str, str], label: str) -> dict[str, float]:
+def run_ramp(tools: Path, env: dict[str, str], label: str, *, pid: int | None = None) -> dict[str, float]:
+    """run.sh's ramp; with the relay's `pid`, also its CPU time per relayed packet over the whole ramp."""
     print(f"# {label}: {tools / 'run.sh'}", flush=True)
+    cpu_before = _cpu_seconds(pid)
     done = subprocess.run(
         ["bash", str(tools / "run.sh")], env={**os.environ, **env}, capture_output=True, text=True, timeout=3600
     )
+    cpu = _cpu_seconds(pid) - cpu_before
     sys.stdout.write(_indent(done.stdout))
     sys.stdout.write(_indent(done.stderr))
+    relayed = sum(int(n) for n in re.findall(r" received=(\d+)", done.stderr))
     match = RESULT.search(done.stdout)
-    if not match:
-        return {"pps": 0.0, "min": 0.0, "max": 0.0, "offered": 0.0}
-    pps, low, high, offered = (float(x) for x in match.groups())
-    return {"pps": pps, "min": low, "max": high, "offered": offered}
+    result = {"pps": 0.0, "min": 0.0, "max": 0.0, "offered": 0.0, "cpu_us_per_packet": 0.0}
+    if match:
+        result.update(zip(("pps", "min", "max", "offered"), (float(x) for x in match.groups()), strict=True))
+    if pid is not None and relayed:
+        result["cpu_us_per_packet"] = cpu * 1e6 / relayed
+    return result
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process, all threads (proc(5): fields 14 and 15)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _command(argv: list[str]) -> str:
@@ -264,7 +278,9 @@ def benchmark(args: argparse.Namespace) -> None:
     python = sys.executable
     if not args.skip_peer:
         subprocess.run(["bash", str(tools / "setup.sh")], check=True)
-        results["rtpengine"] = run_ramp(tools, common, "rtpengine userspace")
+        pidfile = Path("/run/rtpengine-bench/rtpengine.pid")  # where setup.sh starts it
+        peer_pid = int(pidfile.read_text()) if pidfile.exists() else None
+        results["rtpengine"] = run_ramp(tools, common, "rtpengine userspace", pid=peer_pid)
     else:
         subprocess.run(["gcc", "-O2", "-o", "/var/tmp/udp_blast", str(tools / "udp_blast.c")], check=True)
 
@@ -276,7 +292,8 @@ def benchmark(args: argparse.Namespace) -> None:
             setup = [*me, "setup", "--nats", nats.url, "--state", str(state), "--streams", str(args.streams)]
             teardown = [*me, "teardown", "--nats", nats.url, "--state", str(state)]
             env = {**common, "SETUP_CMD": _command(setup), "TEARDOWN_CMD": _command(teardown)}
-            results["parley"] = run_ramp(tools, env, "Parley media (one relay thread)")
+            pid = media.process.pid if media.process else None
+            results["parley"] = run_ramp(tools, env, "Parley media (one relay thread)", pid=pid)
             rate = results["parley"]["offered"]
             latency["parley"] = latency_under_load(
                 tools, setup, teardown, streams=args.streams, rate=rate, secs=args.latency_secs
@@ -302,17 +319,23 @@ def benchmark(args: argparse.Namespace) -> None:
 
 def report(results: dict[str, dict[str, float]], latency: dict[str, dict[str, float]]) -> None:
     print()
-    print("| target | relayed pps (median) | min-max | best offered | one-way p50 / p99 (us) under load |")
-    print("|---|---|---|---|---|")
+    print("| target | relayed pps (median) | min-max | best offered | one-way p50 / p99 (us) | CPU us/packet |")
+    print("|---|---|---|---|---|---|")
     for name, r in results.items():
         lat = latency.get(name, {})
         lat_text = f"{lat['p50_us']:.0f} / {lat['p99_us']:.0f} (lost {lat['lost']:.0f})" if lat else "-"
-        print(f"| {name} | {r['pps']:.0f} | {r['min']:.0f}-{r['max']:.0f} | {r['offered']:.0f} | {lat_text} |")
+        cpu = f"{r['cpu_us_per_packet']:.2f}" if r["cpu_us_per_packet"] else "-"
+        row = f"| {name} | {r['pps']:.0f} | {r['min']:.0f}-{r['max']:.0f} | {r['offered']:.0f} | {lat_text} | {cpu} |"
+        print(row)
     parley = results["parley"]["pps"]
     for name, r in results.items():
         print(f"media_{name}_pps={r['pps']:.0f}")
     if results.get("rtpengine", {}).get("pps"):
         print(f"media_parley_vs_rtpengine={parley / results['rtpengine']['pps']:.2f}")
+    for name in ("parley", "rtpengine"):
+        per_packet = results.get(name, {}).get("cpu_us_per_packet")
+        if per_packet:  # what one core could relay at this cost, independent of the blaster's limit
+            print(f"media_{name}_cpu_us_per_packet={per_packet:.2f} pps_per_core={1e6 / per_packet:.0f}")
     if results["loopback"]["pps"]:
         print(f"media_parley_vs_loopback_ceiling={parley / results['loopback']['pps']:.2f}")
     base = latency.get("loopback", {}).get("p50_us")
