@@ -275,3 +275,28 @@ def test_random_datagrams_never_break_the_relay(manager: SessionManager, phones:
     assert caller.rtp.malformed > 0 and caller.rtp.foreign == 0
     a.send(a_relay, 3)
     assert len(b.receive(3)) == 3
+
+
+def test_sessions_are_spread_over_several_relay_threads(relay: Relay, phones: list[Phone]) -> None:
+    second = Relay()
+    second.start()
+    manager = make_manager(relay)
+    manager.relays.append(second)
+    try:
+        calls = []
+        for n in range(2):
+            a, b = Phone(), Phone()
+            phones += [a, b]
+            offer = manager.offer(contract.OfferRequest(call_id=f"spread-{n}", from_tag="fa", sdp=sdp(a.port)))
+            answer = manager.answer(
+                contract.AnswerRequest(call_id=f"spread-{n}", from_tag="fa", to_tag="tb", sdp=sdp(b.port))
+            )
+            calls.append((a, b, media_port(answer.sdp), media_port(offer.sdp)))
+        assert manager.get("spread-0").relay is not manager.get("spread-1").relay
+        for a, b, a_relay, b_relay in calls:
+            a.send(a_relay, 5)
+            b.send(b_relay, 5)
+            assert len(b.receive(5)) == 5 and len(a.receive(5)) == 5
+    finally:
+        manager.close()
+        second.close()
