@@ -300,3 +300,20 @@ def test_sessions_are_spread_over_several_relay_threads(relay: Relay, phones: li
     finally:
         manager.close()
         second.close()
+
+
+def test_reoffer_keeps_a_latch_unless_the_endpoint_moved(manager: SessionManager, phones: list[Phone]) -> None:
+    a, b, a_relay, _ = connect(manager, phones, a_sdp_address="192.168.1.50", a_sdp_port=4000)
+    a.send(a_relay, 2)
+    assert len(b.receive(2)) == 2 and leg_stats(manager, "fa").latched
+    same = contract.OfferRequest(
+        call_id=CALL, from_tag="fa", to_tag="tb", sdp=sdp(4000, "192.168.1.50"), received_from="127.0.0.1"
+    )
+    manager.offer(same)  # a re-INVITE repeating the private address: the NAT mapping still holds
+    assert leg_stats(manager, "fa").latched
+    moved = contract.OfferRequest(
+        call_id=CALL, from_tag="fa", to_tag="tb", sdp=sdp(4010, "192.168.1.50"), received_from="127.0.0.1"
+    )
+    manager.offer(moved)
+    caller = leg_stats(manager, "fa")
+    assert not caller.latched and caller.endpoint == "127.0.0.1:4010"
