@@ -101,7 +101,6 @@ typedef struct {
     int nlegs, cap;
     uint32_t next_gen;
     int nplaying;  /* legs with a prompt queued: the thread then wakes every few ms to pace it */
-    uint64_t batches;
 } Relay;
 
 static int64_t now_ns(void) {
@@ -366,7 +365,6 @@ static void *relay_thread(void *arg) {
             for (int i = 0; i < r->nlegs; i++)
                 if (r->legs[i].active && r->legs[i].play) play_due(r, &r->legs[i], t);
         }
-        r->batches++;
         pthread_mutex_unlock(&r->lock);
     }
     free(b);
@@ -612,13 +610,12 @@ static PyObject *Relay_stats(Relay *r, PyObject *args) {
     double jitter_ms = (double)(copy.c.jitter >> 4) * 1000.0 / copy.clock_rate;
     PyObject *endpoint = format_address(&copy.remote, copy.remote_len);
     if (!endpoint) return NULL;
-    return Py_BuildValue("{s:K,s:K,s:L,s:d,s:K,s:K,s:N,s:O,s:L,s:L,s:L}",
+    return Py_BuildValue("{s:K,s:K,s:L,s:d,s:K,s:K,s:N,s:O,s:L,s:L}",
         "packets", (unsigned long long)copy.c.packets, "bytes", (unsigned long long)copy.c.bytes,
         "lost", (long long)lost_packets(&copy.c), "jitter_ms", jitter_ms,
         "malformed", (unsigned long long)copy.c.malformed, "foreign", (unsigned long long)copy.c.foreign,
         "endpoint", endpoint, "latched", copy.latched ? Py_True : Py_False,
-        "idle_ms", (long long)((t - copy.last_rx_ns) / 1000000),
-        "received_any", (long long)(copy.c.packets > 0), "recording_bytes", (long long)copy.rec_len);
+        "idle_ms", (long long)((t - copy.last_rx_ns) / 1000000), "recording_bytes", (long long)copy.rec_len);
 }
 
 /* record(leg, start) -> bytes of the payloads recorded so far when stopping, else None */
