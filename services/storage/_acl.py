@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from libs.contracts import storage as contract
 from libs.contracts.errors import BadRequest, MailboxNotFound, NotFound
 from services.storage._context import StorageContext
-from services.storage._mailboxes import info, mailbox_for
+from services.storage._mailboxes import get_mailbox, info, mailbox_for
 from services.storage._rights import parse_rights, rights_of, spell
 from services.storage.models import Mailbox, MailboxAcl
 
@@ -83,7 +83,7 @@ async def get_acl(ctx: StorageContext, request: contract.AclGetRequest) -> contr
 async def my_rights(ctx: StorageContext, request: contract.MyRightsRequest) -> contract.MyRightsReply:
     async with ctx.read() as session:
         # RFC 4314 section 3.5: any right at all lets one ask; none means "no such mailbox".
-        mailbox = await mailbox_for(session, request.account, request.mailbox, request.actor, "")
+        mailbox = await get_mailbox(session, request.account, request.mailbox)
         rights = await rights_of(session, mailbox, request.actor)
         if not rights:
             raise MailboxNotFound(f"no_such_mailbox: {mailbox.name}")
