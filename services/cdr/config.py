@@ -34,7 +34,7 @@ class CdrSettings(BaseSettings):
     file_dir: Path | None = Field(None, description="Directory of the daily CDR files; empty: <data dir>/cdr.")
     open_call_timeout: float = Field(
         86400.0,
-        ge=60,
+        gt=0,
         description="Seconds after its start when a call whose end never arrived is closed as failed (not billed).",
     )
     sweep_interval: float = Field(60.0, gt=0, description="Seconds between looks for such vanished calls.")

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from libs.contracts import sip as contract
-from tests.cdr.conftest import CdrSuite
+from tests.cdr.conftest import CdrSuite, start_cdr
 from tests.cdr.events import T0, call_events
 
 
@@ -94,3 +96,27 @@ async def test_kill_9_mid_stream_loses_and_doubles_nothing(cdr_suite: CdrSuite) 
     lines = cdr_suite.file_lines(p)
     keys = [tuple(line.split("\t")[:2]) for line in lines]
     assert len(keys) == calls and len(set(keys)) == calls, "every call exactly once in the daily file"
+
+
+async def test_a_call_whose_end_never_comes_is_closed_as_failed(cdr_suite: CdrSuite, tmp_path: Path) -> None:
+    """A second cdr process (own consumer, own database and files) with a 1 s open-call timeout."""
+    p = prefix()
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'sweep.sqlite3'}"
+    sweeper, _ = start_cdr(tmp_path / "data", cdr_suite.nats.url, database_url, tmp_path / "files",
+                           PARLEY_CDR_CONSUMER="cdr-sweep-test", PARLEY_CDR_OPEN_CALL_TIMEOUT="1",
+                           PARLEY_CDR_SWEEP_INTERVAL="0.2", PARLEY_NODE_NAME="sweeper")  # fmt: skip
+    try:
+        attempted, answered, _ = call_events(f"{p}vanished", start=datetime.now(UTC))
+        assert answered is not None
+        await cdr_suite.publish([attempted, answered])
+        other = replace(cdr_suite, database_url=database_url, file_dir=tmp_path / "files")
+        rows = await other.wait_final(p, 1, timeout=30)
+    finally:
+        sweeper.stop()
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["result"], row["status"], row["ended_by"], row["disconnected_by"]) == ("failed", None, "expired",
+                                                                                         "system")  # fmt: skip
+    assert row["answered_at"] is not None and row["billable_seconds"] == 0
+    lines = other.file_lines(p)
+    assert len(lines) == 1 and "\tfailed\t\tsystem\texpired\t" in lines[0]
