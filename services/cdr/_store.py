@@ -1,11 +1,13 @@
 """The `cdrs` table: merging a batch of call events in one transaction, filing, expiring.
 
 Concurrency: any number of cdr replicas may pull from the same durable
-consumer, so two of them can hold events of one call at the same time. A
-new row goes in with INSERT ... ON CONFLICT DO NOTHING; when another
-transaction won the race, the row is read again (FOR UPDATE on PostgreSQL;
-SQLite has a single writer) and the events merged into it, so the unique
-(call_id, leg) constraint is never violated and no event is lost.
+consumer, so two of them can hold events of one call at the same time. The
+batch's existing rows are read FOR UPDATE (PostgreSQL; SQLite has a single
+writer) and updated in one executemany; its new rows go in with one
+INSERT ... ON CONFLICT DO NOTHING RETURNING. A key that the insert did not
+return was inserted by another transaction in between: that row is read
+again and the events merged into it, so the unique (call_id, leg)
+constraint is never violated and no event is lost.
 """
 
 from __future__ import annotations
@@ -37,40 +39,51 @@ class CdrStore:
         for event in events:
             by_key.setdefault((event.call_id, event.leg), []).append(event)
         finished: list[Record] = []
+        changed: list[dict[str, Any]] = []
+        fresh: dict[Key, tuple[Record, bool]] = {}
         async with self._sessions() as session, session.begin():
             rows = await self._load(session, list(by_key))
             for key, key_events in by_key.items():
-                record = await self._merge_key(session, rows.get(key), key_events)
-                if record is not None:
+                row = rows.get(key)
+                if row is None:
+                    record = new_record(key_events[0])
+                    fresh[key] = (record, _merge_all(record, key_events))
+                else:
+                    record, final = self._merged(row, key_events, changed)
+                    if final:
+                        finished.append(record)
+            inserted = await self._insert(session, fresh)
+            for key, (record, final) in fresh.items():
+                if key not in inserted:  # another replica inserted it first: merge into its row
+                    row = (await self._load(session, [key]))[key]
+                    record, final = self._merged(row, by_key[key], changed)
+                if final:
                     finished.append(record)
+            if changed:
+                await session.execute(update(Cdr), changed)  # one executemany, by primary key
         return finished
 
-    async def _merge_key(
-        self, session: AsyncSession, row: Cdr | None, events: list[contract.CallEvent]
-    ) -> Record | None:
-        if row is None:
-            record = new_record(events[0])
-            final = _merge_all(record, events)
-            if await self._insert(session, record, final):
-                return record if final else None
-            row = (await self._load(session, [record.key]))[record.key]  # another replica inserted it first
+    def _merged(self, row: Cdr, events: list[contract.CallEvent], changed: list[dict[str, Any]]) -> tuple[Record, bool]:
+        """Merge into an existing row, queueing its update; returns the record and whether this made it final."""
         record = Record.from_columns(row)
         before = record.columns()
         final = _merge_all(record, events)
         if record.columns() != before:
-            await session.execute(
-                update(Cdr)
-                .where(Cdr.id == row.id)
-                .values(**record.columns(), **self._filing(final), updated_at=_now())  # fmt: skip
-            )
-        return record if final else None
+            changed.append({"id": row.id, **record.columns(), **self._filing(final), "updated_at": _now()})
+        return record, final
 
-    async def _insert(self, session: AsyncSession, record: Record, final: bool) -> bool:
+    async def _insert(self, session: AsyncSession, fresh: dict[Key, tuple[Record, bool]]) -> set[Key]:
+        """Insert new rows in one statement; returns the keys actually inserted (not taken by a concurrent insert)."""
+        if not fresh:
+            return set()
         insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-        values = {**record.columns(), **self._filing(final), "updated_at": _now()}
-        statement: Any = insert(Cdr).values(**values).on_conflict_do_nothing(index_elements=["call_id", "leg"])
-        result: Any = await session.execute(statement)
-        return bool(result.rowcount)
+        now = _now()
+        values = [{**record.columns(), **self._filing(final), "updated_at": now} for record, final in fresh.values()]
+        statement: Any = (
+            insert(Cdr).on_conflict_do_nothing(index_elements=["call_id", "leg"]).returning(Cdr.call_id, Cdr.leg)
+        )
+        result = await session.execute(statement, values)
+        return {(call_id, leg) for call_id, leg in result.all()}
 
     def _filing(self, final: bool) -> dict[str, Any]:
         if not final:
