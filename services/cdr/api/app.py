@@ -100,8 +100,9 @@ def build_api_app(ctx: ApiContext) -> FastAPI:
         filters = queries.filters_for(who, since=since, until=until, account=account, result=_value(result))
         after = queries.decode_cursor(cursor) if cursor else None
         async with ctx.sessions() as session:
-            rows = await queries.page(session, filters, limit=limit, after=after)
-        next_cursor = queries.encode_cursor(rows[-1]) if len(rows) == limit else None
+            rows = await queries.page(session, filters, limit=limit + 1, after=after)  # one more: is there a next?
+        rows, more = rows[:limit], len(rows) > limit
+        next_cursor = queries.encode_cursor(rows[-1]) if more else None
         return CdrPage(items=[CdrOut.of(row) for row in rows], next_cursor=next_cursor)
 
     @app.get(f"{API_PREFIX}/cdrs/export.csv", tags=["export"], response_class=StreamingResponse)

@@ -129,6 +129,8 @@ def test_keyset_pagination_walks_every_record_once(cdr_suite: CdrSuite, calls: C
             if cursor is None:
                 break
     assert len(seen) == 7 and len(set(seen)) == 7
+    with cdr_suite.api() as api:  # a last page that is exactly full says so
+        assert api.get("/cdrs", params={**window(calls), "limit": "7"}).json()["next_cursor"] is None
     with cdr_suite.api() as api:
         assert seen == [i["call_id"] for i in api.get("/cdrs", params=window(calls)).json()["items"]]
 
