@@ -110,8 +110,7 @@ class CdrConsumer:
             event = await self._parse(msg)
             if event is not None:
                 events.append(event)
-        finished = await self._store.apply(events)
-        await self._filing.file(finished)
+        finished = await self._filing.finish(lambda: self._store.apply(events))
         for record in finished:
             FINISHED.labels(record.result or "").inc()
         for msg in messages:

@@ -8,8 +8,9 @@ docs/cdr.md. Values escape backslash, tab, CR and LF as `\\\\`, `\\t`, `\\r`, `\
 Exactly once per call, even across crashes: a row that becomes final is
 committed with `filed = false`; its line is then appended and fsynced, the
 row marked filed, and only then is the stream acknowledged. A crash between
-the append and the mark leaves rows that are final but unfiled: at start the
-service takes those (of its own `file_owner`) and writes only the ones whose
+the append and the mark (or a failed append) leaves rows that are final but
+unfiled: at start, and before the next batch after a failure, the service
+takes those (of its own `file_owner`) and writes only the ones whose
 (call_id, leg) is not already in their day's file (`write_missing`). A line
 torn by a crash in mid-write has no newline at its end; it is cut off before
 the next append, so it is written again whole.

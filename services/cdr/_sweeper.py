@@ -24,8 +24,8 @@ _log = get_logger()
 
 
 async def sweep_once(store: CdrStore, filing: Filing, *, timeout: float) -> int:
-    closed = await store.expire_open(datetime.now(UTC) - timedelta(seconds=timeout))
-    await filing.file(closed)
+    cutoff = datetime.now(UTC) - timedelta(seconds=timeout)
+    closed = await filing.finish(lambda: store.expire_open(cutoff))
     for record in closed:
         _log.warning("cdr.call.expired", call_id=record.call_id, leg=record.leg, started_at=str(record.started_at))
     return len(closed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ import pytest
 from libs.contracts import sip as contract
 from libs.db import create_engine, session_factory
 from libs.db.migrations import upgrade_async
+from services.cdr._daily_file import DailyFiles
+from services.cdr._filing import Filing
 from services.cdr._store import CdrStore
 from tests.cdr.events import call_events
 
@@ -68,3 +71,27 @@ async def test_open_calls_expire(store: CdrStore) -> None:
     assert [(r.call_id, r.result, r.ended_by) for r in closed] == [("open", "failed", "expired")]
     assert await store.expire_open(datetime.now(UTC) - timedelta(hours=1)) == []
     assert [r.call_id for r in await store.unfiled()] == ["open"]
+
+
+async def test_a_failed_append_is_recovered_before_the_next_batch(
+    store: CdrStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = DailyFiles(tmp_path)
+    filing = Filing(store, files)
+    await filing.recover()
+    real_append = files.append
+
+    def torn_append(records: Any) -> None:  # half the batch reaches the disk, then the disk is full
+        real_append(list(records)[:1])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files, "append", torn_append)
+    first = events_of("f1") + events_of("f2")
+    with pytest.raises(OSError):
+        await filing.finish(lambda: store.apply(first))
+    monkeypatch.setattr(files, "append", real_append)
+    await filing.finish(lambda: store.apply(first))  # the redelivered batch: nothing becomes final again
+    await filing.finish(lambda: store.apply(events_of("f3")))
+    lines = (tmp_path / "cdr-2026-11-26.log").read_text().splitlines()[1:]
+    assert sorted(line.split("\t")[0] for line in lines) == ["f1", "f2", "f3"]
+    assert await store.unfiled() == []
