@@ -10,7 +10,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import nats
+
 from libs.contracts import sip as contract
+from libs.contracts.base import dead_letter_subject
 from tests.cdr.conftest import CdrSuite, start_cdr
 from tests.cdr.events import T0, call_events
 
@@ -120,3 +123,21 @@ async def test_a_call_whose_end_never_comes_is_closed_as_failed(cdr_suite: CdrSu
     assert row["answered_at"] is not None and row["billable_seconds"] == 0
     lines = other.file_lines(p)
     assert len(lines) == 1 and "\tfailed\t\tsystem\texpired\t" in lines[0]
+
+
+async def test_an_invalid_event_goes_to_the_dead_letter_subject_and_the_stream_goes_on(cdr_suite: CdrSuite) -> None:
+    p = prefix()
+    nc = await nats.connect(cdr_suite.nats.url)
+    try:
+        parked = await nc.subscribe(dead_letter_subject(contract.CALL_ENDED))
+        await nc.jetstream().publish(contract.CALL_ENDED, b'{"call_id": "' + p.encode() + b'bad"}',
+                                     stream=contract.CDR_STREAM)  # fmt: skip
+        dead = await parked.next_msg(timeout=30)
+        assert p.encode() in dead.data and "invalid CallEnded" in dead.headers["Parley-Reason"]
+    finally:
+        await nc.close()
+    attempted, answered, ended = call_events(f"{p}good")
+    assert answered is not None
+    await cdr_suite.publish([attempted, answered, ended])
+    rows = await cdr_suite.wait_final(p, 1)
+    assert [row["call_id"] for row in rows] == [f"{p}good"]
