@@ -46,8 +46,9 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: CdrSettings
     consumer = CdrConsumer(bus, store, filing, settings)
     await consumer.start()
 
-    api = build_api_app(ApiContext(session_factory(read_engine),
-                                   AdminLogins(bus, cache_seconds=settings.auth_cache_seconds)))  # fmt: skip
+    logins = AdminLogins(bus, cache_seconds=settings.auth_cache_seconds)
+    await logins.forget_on_directory_changes()
+    api = build_api_app(ApiContext(session_factory(read_engine), logins))
     ops = build_ops_app(SERVICE_NAME, {"database": database_check(engine), "bus": bus_check(bus)})
     endpoints = ((api, suite.bind_host, settings.api_port), (ops, suite.bind_host, settings.ops_port))
     consuming = asyncio.Event()

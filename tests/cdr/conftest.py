@@ -116,7 +116,7 @@ def start_cdr(
             "PARLEY_CDR_OPS_PORT": str(ops_port),
             "PARLEY_CDR_FILE_DIR": str(file_dir),
             "PARLEY_CDR_ACK_WAIT": "2",
-            "PARLEY_CDR_AUTH_CACHE_SECONDS": "0",
+            "PARLEY_CDR_AUTH_CACHE_SECONDS": "60",
             **env,
         },
         ops_port=ops_port,

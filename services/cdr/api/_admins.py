@@ -4,7 +4,9 @@ The cdr service never reads the directory's database; it asks
 `directory.rpc.admin_auth`, which applies the directory's own verification
 and failure throttle. argon2 verification costs tens of milliseconds, so a
 successful login is remembered for `auth_cache_seconds`, keyed by a hash of
-the credentials (never the password itself), as the directory does.
+the credentials (never the password itself), as the directory does; any
+change of an administrator or an account (a new password, a lost
+domain_admin flag) announced by the directory drops what is remembered.
 """
 
 from __future__ import annotations
@@ -22,6 +24,13 @@ class AdminLogins:
         self._bus = bus
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, directory.AdminPrincipal]] = {}
+
+    async def forget_on_directory_changes(self) -> None:
+        async def forget(_msg: object) -> None:
+            self._cache.clear()
+
+        for kind in (directory.ObjectKind.ADMIN, directory.ObjectKind.ACCOUNT, directory.ObjectKind.DOMAIN):
+            await self._bus.nc.subscribe(f"directory.{kind.value}.*", cb=forget)
 
     async def authenticate(self, user: str, password: str, client: str) -> directory.AdminPrincipal:
         key = hashlib.sha256(f"{user}\0{password}".encode()).hexdigest()

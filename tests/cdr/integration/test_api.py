@@ -6,16 +6,19 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import httpx
 import pytest
 
 from libs.contracts import sip as contract
 from tests.cdr.conftest import DOMAIN_ADMIN_PASSWORD, CdrSuite, jsonl
 from tests.cdr.events import T0, call_events
+from tests.storage.conftest import ADMIN_PASSWORD
 
 
 @dataclass
@@ -156,3 +159,23 @@ def test_openapi_is_served(cdr_suite: CdrSuite) -> None:
     assert {"/api/v1/cdrs", "/api/v1/cdrs/export.csv", "/api/v1/cdrs/export.jsonl", "/api/v1/cdrs/{call_id}"} <= set(
         schema["paths"]
     )
+
+
+def test_a_changed_password_is_not_remembered(cdr_suite: CdrSuite) -> None:
+    """Logins are cached for a minute, but a directory change event drops the cache at once."""
+    domain = cdr_suite.new_domain(admin=True)
+    boss = f"admin@{domain}"
+    with cdr_suite.api(boss, DOMAIN_ADMIN_PASSWORD) as api:
+        assert api.get("/cdrs").status_code == 200
+    with httpx.Client(base_url=f"{cdr_suite.admin_url}/api/v1", auth=("admin", ADMIN_PASSWORD), timeout=30) as c:
+        assert c.put(f"/accounts/{boss}/password", json={"password": "a-new-secret"}).status_code == 204
+    with cdr_suite.api(boss, DOMAIN_ADMIN_PASSWORD) as api:
+        status = 200
+        for _ in range(50):
+            status = api.get("/cdrs").status_code
+            if status == 401:
+                break
+            time.sleep(0.1)
+        assert status == 401
+    with cdr_suite.api(boss, "a-new-secret") as api:
+        assert api.get("/cdrs").status_code == 200
