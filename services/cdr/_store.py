@@ -93,7 +93,8 @@ class CdrStore:
     async def _load(self, session: AsyncSession, keys: list[Key]) -> dict[Key, Cdr]:
         if not keys:
             return {}
-        query = select(Cdr).where(tuple_(Cdr.call_id, Cdr.leg).in_(keys)).with_for_update()
+        # Locked in id order, so two replicas whose batches share calls queue instead of deadlocking.
+        query = select(Cdr).where(tuple_(Cdr.call_id, Cdr.leg).in_(keys)).order_by(Cdr.id).with_for_update()
         return {(row.call_id, row.leg): row for row in (await session.scalars(query)).all()}
 
     async def mark_filed(self, records: Sequence[Record]) -> None:
