@@ -79,7 +79,7 @@ from services.sip.transport import Peer, parse_peer
 
 _log = get_logger()
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE, INFO, UPDATE, REFER, PRACK, NOTIFY"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE, INFO, UPDATE, REFER, PRACK, NOTIFY, SUBSCRIBE, PUBLISH"
 PRESENCE_METHODS = ("SUBSCRIBE", "PUBLISH")
 DIALOG_FORMING = ("INVITE",)
 
@@ -150,6 +150,7 @@ class SipCore:
         self.pending = pending
         self.cdr = cdr
         self.publish_im = publish_im
+        self.presence: Any = None  # the notifier (_presence.PresenceServer), attached by main
         self.layer = TransactionLayer(TimerConfig(t1=config.t1), auto_trying=True)
         self.limiter = ClientRateLimiter(rate=config.client_rate, burst=config.client_burst)
         self._forks: dict[TransactionKey, _Fork] = {}  # by upstream server key
@@ -273,6 +274,9 @@ class SipCore:
         if not isinstance(request.uri, SipUri):
             return self._reply(key, request, 416)
         ours = routing.pop_own_route(request, self._is_us)
+        if request.method in PRESENCE_METHODS and not request.routes and self.presence is not None:
+            if await self.presence.handle(key, request, peer):
+                return None
         if request.to.tag is not None:
             # In-dialog: we are on the path only if we Record-Routed the dialog, so its
             # first Route named us. Anything else is not ours to relay.
@@ -340,6 +344,8 @@ class SipCore:
         _log.info("sip.register.accepted", account=account, bindings=len(result.bindings), peer=peer.text())
         if result.changed and result.bindings:
             self._spawn(self._deliver_pending(account))
+        if result.changed and self.presence is not None:
+            self._spawn(self.presence.registered(account))
 
     def _refuse_auth(self, key: TransactionKey, request: Request, status: AuthStatus, realm: str, *,
                      proxy: bool) -> None:  # fmt: skip
@@ -516,6 +522,8 @@ class SipCore:
     def _on_response(self, key: TransactionKey, resp: Response) -> None:
         found = self._branches.get(key)
         if found is None:
+            if self.presence is not None:
+                self.presence.on_response(key, resp)  # a NOTIFY of ours
             return
         fork, branch = found
         if resp.status < 200:
@@ -618,6 +626,8 @@ class SipCore:
 
     def _on_branch_failure(self, key: TransactionKey, status: int) -> None:
         found = self._branches.get(key)
+        if found is None and self.presence is not None:
+            self.presence.on_failure(key)
         if found is None or found[1].done:
             return
         fork, branch = found
