@@ -19,6 +19,7 @@ from libs.ops.runner import run
 from libs.ops.serving import http_servers, wait_for_stop
 from libs.tls import ensure_self_signed
 from services.sip._core import CoreConfig, SipCore
+from services.sip._forwarding import SettingsCache
 from services.sip._nonces import NonceBook
 from services.sip._presence import PresencePolicy
 from services.sip._presence_bus import PresenceRuntime
@@ -96,6 +97,8 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: SipSettings
         default_expires=settings.subscribe_default_expires, publish_max_expires=settings.publish_max_expires,
         max_subscriptions=settings.max_subscriptions))  # fmt: skip
     await presence.start()
+    core.forwarding = SettingsCache(bus)
+    await core.forwarding.watch()
     transport = SipTransport(
         hosts=hosts, udp_port=settings.udp_port, tcp_port=settings.tcp_port, tls_port=settings.tls_port,
         tls_context=tls_context(settings, suite), limits=limits, on_message=core.receive,
