@@ -682,6 +682,7 @@ class SipCore:
         fork.groups = []
         fork.forward = None
         _log.info("sip.forward", call_id=fork.request.call_id, rule=rule, target=name)
+        metrics.FORWARDED.labels(rule).inc()
         if not local:
             route = self.config.static_routes.get(_host(target)) or self.config.static_routes.get("*")
             peer = await self._peer_for(parse_uri(route) if route else target)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
@@ -82,14 +81,16 @@ def compose(entity: str, documents: list[str]) -> str:
 
 
 def basic_document(entity: str, *, open_: bool, tuple_id: str = "registration", note: str = "") -> str:
-    """A document with one tuple: what we say of a presentity that published nothing."""
+    """A document with one tuple: what we say of a presentity that published nothing.
+
+    No timestamp: the same state must give the same document, so refreshes of a
+    registration do not look like changes to the watchers."""
     root = ET.Element(f"{_P}presence", {"entity": entity})
     element = ET.SubElement(root, f"{_P}tuple", {"id": tuple_id})
     status = ET.SubElement(element, f"{_P}status")
     ET.SubElement(status, f"{_P}basic").text = "open" if open_ else "closed"
     if note:
         ET.SubElement(element, f"{_P}note").text = note
-    ET.SubElement(element, f"{_P}timestamp").text = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return _serialize(root)
 
 

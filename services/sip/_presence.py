@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from libs.contracts import presence as contract
 from libs.contracts.directory import ResolveStatus
 from libs.log import get_logger
+from services.sip import _metrics as metrics
 from services.sip import _pidf as pidf
 from services.sip._publications import PublishDone, PublishRefused, apply_publish
 from services.sip._subscriptions import (
@@ -172,6 +173,7 @@ class PresenceServer:
                 content_type=request.content_type, expires=granted, now=now, new_etag=lambda: secrets.token_hex(8),
             ),
         )  # fmt: skip
+        metrics.PUBLICATIONS.labels("refused" if isinstance(result, PublishRefused) else "ok").inc()
         if isinstance(result, PublishRefused):
             return self._answer(key, request, result.status, result.reason, list(result.headers))
         assert isinstance(result, PublishDone)
@@ -309,6 +311,7 @@ class PresenceServer:
             return
         request = self._notify_request(sub, peer, body, ctype)
         sub.in_flight = True
+        metrics.NOTIFIES.labels(sub.package).inc()
         key = client_key(request)
         self._notifies[key] = sub
         try:
@@ -414,6 +417,7 @@ class PresenceServer:
 
     async def tick(self, now: float) -> None:
         """Expire subscriptions (final NOTIFY, reason timeout) and re-read presentities whose state ran out."""
+        metrics.SUBSCRIPTIONS.set(len(self.table))
         for sub in self.table.expired(now):
             sub.terminate("timeout")
             self.table.remove(sub)
