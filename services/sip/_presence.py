@@ -1,5 +1,5 @@
 """The notifier and event state compositor: SUBSCRIBE/NOTIFY (RFC 6665), presence (RFC 3856, PIDF RFC 3863),
-PUBLISH (RFC 3903) and message-summary (RFC 3842).
+PUBLISH (RFC 3903), message-summary (RFC 3842) and the reg event package (RFC 3680).
 
 How this works in the farm
 --------------------------
@@ -35,6 +35,7 @@ from libs.contracts.directory import ResolveStatus
 from libs.log import get_logger
 from services.sip import _metrics as metrics
 from services.sip import _pidf as pidf
+from services.sip import _reginfo as reginfo
 from services.sip._publications import PublishDone, PublishRefused, apply_publish
 from services.sip._subscriptions import (
     PACKAGES,
@@ -209,6 +210,7 @@ class PresenceServer:
 
     async def registered(self, account: str) -> None:
         """A REGISTER changed the account's bindings: its derived state may have changed."""
+        self.core._spawn(self.on_registration_changed(account))
         now = time.time()
         if await self.store.publications(account, now):
             return
@@ -228,7 +230,7 @@ class PresenceServer:
                                 minimum=self.policy.min_expires, maximum=self.policy.max_expires)  # fmt: skip
         if isinstance(granted, TooBrief):
             return self._answer(key, request, 423, None, [("Min-Expires", str(granted.min_expires))])
-        if event.package == "message-summary":
+        if event.package in ("message-summary", "reg"):
             decision = "active" if watcher == resource else "rejected"
         else:
             decision = decide(watcher, resource, await self._settings(resource))
@@ -284,8 +286,27 @@ class PresenceServer:
 
     # -- state -> NOTIFY ------------------------------------------------------------------
     async def _notify_state(self, sub: Subscription, *, force: bool = False) -> None:
-        """NOTIFY the subscriber of the resource's current state (unless unchanged and not forced)."""
-        body, ctype = b"", None
+        """NOTIFY the subscriber of the resource's current state (unless unchanged and not forced).
+
+        One NOTIFY at a time per dialog: a change meanwhile is queued and the state as
+        it is then goes out once the outstanding NOTIFY is answered."""
+        if sub.in_flight:
+            sub.queued = True
+            return
+        sub.in_flight = True  # claimed while the state is read, so no second NOTIFY overtakes this one
+        try:
+            sent = await self._compose_and_send(sub, force)
+        except BaseException:
+            sub.in_flight = False
+            raise
+        if not sent:
+            sub.in_flight = False
+            if sub.queued:
+                sub.queued = False
+                self.core._spawn(self._notify_state(sub))
+
+    async def _compose_and_send(self, sub: Subscription, force: bool) -> bool:
+        body, ctype, versioned = b"", None, None
         if sub.authorised and sub.package == "presence":
             document, nxt = await self.document(sub.resource, _entity(sub.dialog.local_uri))
             body, ctype = document.encode(), pidf.CONTENT_TYPE
@@ -295,22 +316,32 @@ class PresenceServer:
             counts = await self.inbox_counts(sub.resource)
             if counts is not None:
                 body, ctype = _summary_body(sub.resource, *counts), SUMMARY_TYPE
+        elif sub.authorised and sub.package == "reg":
+            now = time.time()
+            bindings = await self.core.locations.bindings(sub.resource, now)
+            aor = _entity(sub.dialog.local_uri)
+            # "Unchanged" compares the contacts, not the remaining times or the version.
+            body = "\n".join(sorted(f"{b.contact} {b.expires_at:.0f} {b.q}" for b in bindings)).encode() or b"init"
+            versioned = reginfo.document(aor, bindings, version=sub.version, now=now)
+            ctype = reginfo.CONTENT_TYPE
+            if bindings and sub.state is SubState.ACTIVE:
+                self._remember_expiry(self._recheck, sub.resource, [b.expires_at for b in bindings])
         if not force and body == sub.last_body and sub.state is not SubState.TERMINATED:
-            return
+            return False
         sub.last_body = body
-        await self._send_notify(sub, body, ctype)
+        if versioned is not None:
+            sub.version += 1  # RFC 3680 section 5.4: one more per NOTIFY of the subscription
+            body = versioned
+        return await self._send_notify(sub, body, ctype)
 
-    async def _send_notify(self, sub: Subscription, body: bytes, ctype: str | None) -> None:
-        if sub.in_flight:
-            sub.queued = True  # one NOTIFY at a time per dialog; the latest state goes next
-            return
+    async def _send_notify(self, sub: Subscription, body: bytes, ctype: str | None) -> bool:
+        """Hand a NOTIFY to the transaction layer; False when it could not be sent."""
         peer = await self._notify_peer(sub)
         if peer is None:
             _log.info("sip.notify.unreachable", target=sub.dialog.remote_target)
             self._forget(sub, "noresource")
-            return
+            return False
         request = self._notify_request(sub, peer, body, ctype)
-        sub.in_flight = True
         metrics.NOTIFIES.labels(sub.package).inc()
         key = client_key(request)
         self._notifies[key] = sub
@@ -319,7 +350,8 @@ class PresenceServer:
                                                         reliable=peer.reliable))  # fmt: skip
         except LocalProtocolError:
             self._notifies.pop(key, None)
-            sub.in_flight = False
+            return False
+        return True
 
     def _notify_request(self, sub: Subscription, peer: Peer, body: bytes, ctype: str | None) -> Request:
         d = sub.dialog
@@ -369,7 +401,7 @@ class PresenceServer:
         sub.in_flight = False
         if resp.status in _FATAL_NOTIFY:
             self._forget(sub, None)
-        elif sub.queued and sub.state is not SubState.TERMINATED:
+        elif sub.queued:  # also the final NOTIFY of a subscription that ended meanwhile
             sub.queued = False
             self.core._spawn(self._notify_state(sub, force=True))
         return True
@@ -391,6 +423,11 @@ class PresenceServer:
     # -- changes from elsewhere -----------------------------------------------------------
     async def on_state_changed(self, account: str) -> None:
         for sub in self.table.of("presence", account):
+            if sub.state is SubState.ACTIVE:
+                await self._notify_state(sub)
+
+    async def on_registration_changed(self, account: str) -> None:
+        for sub in self.table.of("reg", account):
             if sub.state is SubState.ACTIVE:
                 await self._notify_state(sub)
 
@@ -425,6 +462,7 @@ class PresenceServer:
         for account in [a for a, at in self._recheck.items() if at <= now]:
             del self._recheck[account]
             await self.on_state_changed(account)
+            await self.on_registration_changed(account)
         for account in [a for a, at in self._announce.items() if at <= now]:
             del self._announce[account]
             await self.announce(account)

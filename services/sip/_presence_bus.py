@@ -5,6 +5,11 @@ Listens to `presence.state.changed.*` (any replica's change of a presentity),
 `storage.mailbox.changed.*` (an INBOX changed: message-summary), and ticks
 once a second for expiries. Each handler runs as a core task, so a slow
 directory or storage answer holds up nothing else.
+
+For the reg event package it watches the `sip_locations` entry of each
+account someone here subscribed to (a JetStream KV watch per account, started
+and stopped by the tick as subscriptions come and go), so a REGISTER through
+any replica reaches the watcher.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pydantic import ValidationError
 from libs.bus import Bus
 from libs.contracts import directory as dir_contract
 from libs.contracts import presence as contract
+from libs.contracts import sip as sip_contract
 from libs.contracts import storage as storage_contract
 from libs.contracts.errors import ServiceError
 from libs.log import get_logger
@@ -40,6 +46,7 @@ class PresenceRuntime:
         )  # fmt: skip
         self._subscriptions: list[Any] = []
         self._ticker: asyncio.Task[None] | None = None
+        self._reg_watches: dict[str, asyncio.Task[None]] = {}
 
     async def start(self) -> None:
         await self.store.bucket()  # fail at start if JetStream is off
@@ -55,6 +62,8 @@ class PresenceRuntime:
     async def close(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
+        for task in self._reg_watches.values():
+            task.cancel()
         for sub in self._subscriptions:
             try:
                 await sub.unsubscribe()
@@ -103,5 +112,30 @@ class PresenceRuntime:
             await asyncio.sleep(self.tick_interval)
             try:
                 await self.server.tick(time.time())
+                self._reconcile_reg_watches()
             except Exception:  # noqa: BLE001 - the next tick tries again
                 _log.exception("sip.presence.tick_failed")
+
+    def _reconcile_reg_watches(self) -> None:
+        wanted = self.server.table.resources("reg")
+        for account in wanted - self._reg_watches.keys():
+            task = asyncio.get_running_loop().create_task(self._watch_registration(account))
+            self._reg_watches[account] = task
+        for account in self._reg_watches.keys() - wanted:
+            self._reg_watches.pop(account).cancel()
+        for account, task in list(self._reg_watches.items()):
+            if task.done():
+                del self._reg_watches[account]  # failed: started again next tick
+
+    async def _watch_registration(self, account: str) -> None:
+        kv = await self.core.locations.bucket()
+        watcher = await kv.watch(sip_contract.location_key(account))
+        try:
+            async for entry in watcher:
+                if entry is not None:  # None marks the end of the initial values
+                    self.core._spawn(self.server.on_registration_changed(account))
+        finally:
+            try:
+                await watcher.stop()
+            except Exception:  # noqa: BLE001 - the connection may be closing
+                pass

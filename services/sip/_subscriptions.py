@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-PACKAGES = ("presence", "message-summary")
+PACKAGES = ("presence", "message-summary", "reg")
 
 
 class SubState(StrEnum):
@@ -75,6 +75,7 @@ class Subscription:
     reason: str | None = None  # once terminated: timeout, rejected, noresource, deactivated
     last_body: bytes | None = None  # what the last NOTIFY said, so an unchanged state is not sent again
     was_active: bool = False  # the watcher was authorised before termination: its final NOTIFY may carry state
+    version: int = 0  # the reginfo version of the next NOTIFY (RFC 3680 section 5.4)
     in_flight: bool = False  # a NOTIFY of this dialog awaits its final response
     queued: bool = False  # another NOTIFY is due once it has one (one at a time per dialog)
 

@@ -12,6 +12,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import Iterator
+from xml.etree import ElementTree
 
 import nats
 import pytest
@@ -249,3 +250,32 @@ def test_a_fetch_gets_one_notify_then_nothing(ua_factory, domain: str) -> None: 
     with pytest.raises(AssertionError):
         notify(alice, call_id, timeout=1.5)
     assert time.monotonic() - started >= 1.4
+
+
+def test_reg_event_package_across_replicas(ua_factory, domain: str, replica_b: SipProcess) -> None:  # type: ignore[no-untyped-def]
+    """RFC 3680: the account's own registration state, subscribed on one replica, registered on the other."""
+    ns = "{urn:ietf:params:xml:ns:reginfo}"
+    alice = ua_factory("alice", domain)
+    phone = ua_factory("alice", domain, port=replica_b.port)
+    ok, call_id = subscribe(alice, f"alice@{domain}", event="reg")
+    assert ok.status == 200
+    first = notify(alice, call_id)
+    assert first.content_type == "application/reginfo+xml"
+    root = ElementTree.fromstring(first.body)
+    assert root.get("version") == "0" and root.get("state") == "full"
+    registration = root.find(f"{ns}registration")
+    assert registration is not None and registration.get("state") == "init"
+    assert registration.get("aor") == f"sip:alice@{domain}"
+    assert phone.register(expires=120).status == 200  # through the other replica
+    second = ElementTree.fromstring(notify(alice, call_id, timeout=10).body)
+    assert second.get("version") == "1"
+    contacts = second.findall(f"{ns}registration/{ns}contact")
+    assert [c.findtext(f"{ns}uri") for c in contacts] == [phone.contact]
+    assert contacts[0].get("state") == "active" and 0 < int(contacts[0].get("expires") or 0) <= 120
+    assert phone.register(expires=0).status == 200
+    third = ElementTree.fromstring(notify(alice, call_id, timeout=10).body)
+    assert third.get("version") == "2"
+    assert third.find(f"{ns}registration").get("state") == "init"  # type: ignore[union-attr]
+    # Only the account itself may watch its registrations.
+    bob = ua_factory("bob", domain)
+    assert subscribe(bob, f"alice@{domain}", event="reg")[0].status == 403
