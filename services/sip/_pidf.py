@@ -22,7 +22,7 @@ CONTENT_TYPE = "application/pidf+xml"
 _P = f"{{{PIDF_NS}}}"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
 
-ET.register_namespace("", PIDF_NS)
+ET.register_namespace("", PIDF_NS)  # the only document ElementTree writes here; reginfo is written by hand
 ET.register_namespace("dm", "urn:ietf:params:xml:ns:pidf:data-model")
 ET.register_namespace("rpid", "urn:ietf:params:xml:ns:pidf:rpid")
 

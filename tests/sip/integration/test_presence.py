@@ -41,8 +41,8 @@ def replica_b(sip_suite: SipSuite) -> SipProcess:
 def ua_factory(sip_suite: SipSuite) -> Iterator:  # type: ignore[type-arg]
     made: list[UA] = []
 
-    def make(user: str, domain: str, *, port: int | None = None) -> UA:
-        ua = UA(user, domain, PASSWORD, proxy=("127.0.0.1", port or sip_suite.sip.port))
+    def make(user: str, domain: str, *, port: int | None = None, transport: str = "UDP") -> UA:
+        ua = UA(user, domain, PASSWORD, proxy=("127.0.0.1", port or sip_suite.sip.port), transport=transport)
         made.append(ua)
         return ua
 
@@ -279,3 +279,17 @@ def test_reg_event_package_across_replicas(ua_factory, domain: str, replica_b: S
     # Only the account itself may watch its registrations.
     bob = ua_factory("bob", domain)
     assert subscribe(bob, f"alice@{domain}", event="reg")[0].status == 403
+
+
+def test_a_notify_answered_481_ends_the_subscription_and_tcp_gets_its_notify_on_the_connection(  # type: ignore[no-untyped-def]
+    ua_factory, domain: str
+) -> None:
+    alice, bob = ua_factory("alice", domain, transport="TCP"), ua_factory("bob", domain)
+    ok, call_id = subscribe(alice, f"bob@{domain}")
+    assert ok.status == 200 and ";transport=tcp" in (ok.headers.get("Contact") or "")
+    first = alice.expect(lambda m: isinstance(m, Request) and m.method == "NOTIFY" and m.call_id == call_id)
+    assert isinstance(first, Request) and first.top_via is not None and first.top_via.transport == "TCP"
+    alice.respond(first, 481, "Subscription Does Not Exist")
+    assert publish(bob, status_doc(f"sip:bob@{domain}", "open")).status == 200
+    with pytest.raises(AssertionError):
+        notify(alice, call_id, timeout=2)  # the subscription is gone: nothing more comes

@@ -94,3 +94,11 @@ def test_basic_document_round_trips() -> None:
     closed = pidf.basic_document("sip:bob@example.com", open_=False)
     assert pidf.summary(closed).basic == "closed"
     assert pidf.parse(closed).get("entity") == "sip:bob@example.com"
+
+
+def test_our_documents_use_the_default_namespace_whatever_else_is_loaded() -> None:
+    from services.sip import _reginfo  # noqa: F401 - loaded on purpose: it must not take the default namespace
+
+    text = pidf.basic_document("sip:a@x", open_=True)
+    assert text.splitlines()[1].startswith('<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:a@x">')
+    assert "<basic>open</basic>" in text  # naive phone parsers look for exactly this

@@ -33,3 +33,10 @@ def test_no_bindings_is_init_and_ids_are_stable() -> None:
     assert registration.findall(f"{NS}contact") == []
     again = ElementTree.fromstring(reginfo.document("sip:BOB@x", [], version=1, now=5.0))
     assert again.find(f"{NS}registration").get("id") == registration.get("id")  # type: ignore[union-attr]
+
+
+def test_values_are_escaped() -> None:
+    odd = Binding(contact='sip:a@h;x="<&>"', expires_at=10.0, call_id='c"<&', cseq=1)
+    root = ElementTree.fromstring(reginfo.document("sip:a&b@x", [odd], version=0, now=0.0))
+    contact = root.find(f"{NS}registration/{NS}contact")
+    assert contact is not None and contact.findtext(f"{NS}uri") == odd.contact and contact.get("callid") == 'c"<&'
