@@ -333,10 +333,11 @@ class SipCore:
         account = outcome.account
         assert account is not None
         now = time.time()
+        reachable_before: list[bool] = []  # a live binding before this REGISTER (presence wants the flips)
         result = await self.locations.change(
             account,
-            lambda bindings: apply_register(request, bindings, now=now, policy=self.config.registrar,
-                                            source=peer.text(), node=self.config.node),
+            lambda bindings: reachable_before.append(any(b.expires_at > now for b in bindings)) or apply_register(
+                request, bindings, now=now, policy=self.config.registrar, source=peer.text(), node=self.config.node),
         )  # fmt: skip
         if isinstance(result, RegisterRefused):
             metrics.REGISTRATIONS.labels("error").inc()
@@ -351,7 +352,8 @@ class SipCore:
         if result.changed and result.bindings:
             self._spawn(self._deliver_pending(account))
         if result.changed and self.presence is not None:
-            self._spawn(self.presence.registered(account))
+            flipped = bool(reachable_before) and reachable_before[-1] != bool(result.bindings)
+            self._spawn(self.presence.registered(account, reachable_changed=flipped))
 
     def _refuse_auth(self, key: TransactionKey, request: Request, status: AuthStatus, realm: str, *,
                      proxy: bool) -> None:  # fmt: skip

@@ -183,13 +183,17 @@ class PresenceServer:
             headers.append(("SIP-ETag", result.etag))
         self._answer(key, request, 200, None, headers)  # after the KV write was acked
         _log.info("sip.presence.published", account=presentity, expires=result.expires, changed=result.changed)
-        self._remember_expiry(self._announce, presentity, [p.expires_at for p in result.publications])
         if result.changed:
             await self.announce(presentity)
+        else:
+            self._remember_expiry(self._announce, presentity, [p.expires_at for p in result.publications])
 
     async def announce(self, account: str) -> None:
-        """Publish the presentity's composed state for every replica and protocol."""
-        document, _ = await self.document(account, f"sip:{account}")
+        """Publish the presentity's composed state for every replica and protocol; its next expiry
+        (a publication's or, with none, a registration's) is announced again then."""
+        document, nxt = await self.document(account, f"sip:{account}")
+        if nxt is not None:
+            self._remember_expiry(self._announce, account, [nxt])
         brief = pidf.summary(document)
         state = contract.PresenceState(account=account, basic=brief.basic, note=brief.note[:1024], pidf=document)  # type: ignore[arg-type]
         try:
@@ -208,15 +212,13 @@ class PresenceServer:
         nxt = min((b.expires_at for b in bindings), default=None)
         return pidf.basic_document(entity, open_=bool(bindings)), nxt
 
-    async def registered(self, account: str) -> None:
-        """A REGISTER changed the account's bindings: its derived state may have changed."""
-        self.core._spawn(self.on_registration_changed(account))
-        now = time.time()
-        if await self.store.publications(account, now):
-            return
-        bindings = await self.core.locations.bindings(account, now)
-        self._remember_expiry(self._announce, account, [b.expires_at for b in bindings])
-        await self.announce(account)
+    async def registered(self, account: str, *, reachable_changed: bool) -> None:
+        """A REGISTER changed the account's bindings. Its reg watchers here hear of it; and when it
+        went from no phone to some or back, so may the state derived from registrations: announced
+        unless publications decide. A mere refresh costs no read."""
+        await self.on_registration_changed(account)
+        if reachable_changed and not await self.store.publications(account, time.time()):
+            await self.announce(account)
 
     # -- SUBSCRIBE (RFC 6665) -------------------------------------------------------------
     async def _subscribe(self, key: TransactionKey, request: Request, peer: Peer, resource: str,
