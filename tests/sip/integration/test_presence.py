@@ -293,3 +293,20 @@ def test_a_notify_answered_481_ends_the_subscription_and_tcp_gets_its_notify_on_
     assert publish(bob, status_doc(f"sip:bob@{domain}", "open")).status == 200
     with pytest.raises(AssertionError):
         notify(alice, call_id, timeout=2)  # the subscription is gone: nothing more comes
+
+
+def test_publication_expiry_is_noticed_when_the_publishing_replica_died(  # type: ignore[no-untyped-def]
+    ua_factory, domain: str, sip_suite: SipSuite
+) -> None:
+    """The farm: bob publishes through a replica that then dies (kill -9); the watcher's replica
+    still reads the publication from the `presence` bucket and notices its expiry by itself."""
+    doomed = sip_suite.start_sip("sip-doomed", **SIP_ENV)
+    alice, bob = ua_factory("alice", domain), ua_factory("bob", domain, port=doomed.port)
+    ok, call_id = subscribe(alice, f"bob@{domain}")
+    assert ok.status == 200
+    assert pidf.summary(notify(alice, call_id).body.decode()).basic == "closed"
+    assert publish(bob, status_doc(f"sip:bob@{domain}", "open", "brb"), expires=4).status == 200
+    assert pidf.summary(notify(alice, call_id).body.decode()) == pidf.Summary("open", "brb")
+    doomed.process.kill()
+    lapsed = notify(alice, call_id, timeout=10)
+    assert pidf.summary(lapsed.body.decode()).basic == "closed"
