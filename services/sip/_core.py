@@ -41,9 +41,10 @@ from libs.contracts import sip as contract
 from libs.contracts.directory import ResolveStatus
 from libs.contracts.errors import ServiceError
 from libs.log import get_logger
+from services.sip import _forwarding as forwarding
 from services.sip import _metrics as metrics
 from services.sip import _routing as routing
-from services.sip._forwarding import MAX_HOPS, REASONS, ForwardRules
+from services.sip._forwarding import ForwardRules
 from services.sip._ratelimit import ClientRateLimiter
 from services.sip._registrar import RegisterRefused, RegistrarPolicy, apply_register, contact_headers, live
 from services.sip._stores import CallRecords, LocationStore, PendingMessages
@@ -416,17 +417,25 @@ class SipCore:
         self._forks[key] = fork
         if request.method == "INVITE":
             self._call_attempted(request, caller, callee)
-        if rules is not None and rules.always is not None and await self._divert(fork, "always", rules.always):
+        if (
+            rules is not None
+            and rules.always is not None
+            and await forwarding.divert(self, fork, "always", rules.always)
+        ):
             return None
         if not bindings:
             # Nobody registered: the callee does not answer.
-            if rules is None or rules.no_answer is None or not await self._divert(fork, "no_answer", rules.no_answer):
+            if (
+                rules is None
+                or rules.no_answer is None
+                or not await forwarding.divert(self, fork, "no_answer", rules.no_answer)
+            ):
                 fork.final_sent = True
                 self._reply(key, request, 480)
                 self._call_failed(fork, 480)
             return None
         await self._next_group(fork)
-        self._start_no_answer(fork)
+        forwarding.start_no_answer(self, fork)
 
     async def _outbound_allowed(self, key: TransactionKey, request: Request, peer: Peer) -> str | None:
         """The authenticated local account sending `request`, or None after answering it (403/407).
@@ -624,7 +633,7 @@ class SipCore:
         best = routing.best_response(fork.finals)
         status = best.status if best is not None else 408
         rule = fork.forward.for_status(status) if fork.forward is not None and not fork.cancelled else None
-        if rule is not None and await self._divert(fork, *rule):
+        if rule is not None and await forwarding.divert(self, fork, *rule):
             return
         fork.final_sent = True
         if fork.upstream is not None:
@@ -657,76 +666,6 @@ class SipCore:
             return
         fork, branch = found
         self._branch_final(fork, branch, _synthetic(branch.request, status))
-
-    # -- forwarding (per-account rules, _forwarding.py) -------------------------------
-    async def _divert(self, fork: _Fork, rule: str, target: Uri) -> bool:
-        """Send the call on to `target` (with an RFC 5806 Diversion); False when it cannot go there
-        (a loop, too many hops, an unknown or unreachable target): the caller then gets what it would have."""
-        if fork.hops >= MAX_HOPS or not isinstance(target, SipUri) or target.user is None:
-            return False
-        resolved = await self.directory.resolve(f"{target.user_unescaped}@{_host(target)}")
-        local = resolved.status is ResolveStatus.LOCAL and bool(resolved.accounts)
-        if resolved.status in (ResolveStatus.UNKNOWN, ResolveStatus.INVALID) or (
-                resolved.status is ResolveStatus.LOCAL and not local):  # fmt: skip
-            return False
-        name = resolved.accounts[0].lower() if local else resolved.address.lower()
-        if name in fork.visited:
-            _log.info("sip.forward.loop", call_id=fork.request.call_id, target=name)
-            return False
-        fork.visited.add(name)
-        fork.hops += 1
-        self._stop_no_answer(fork)
-        original = fork.request.uri
-        fork.request = routing.copy_request(fork.request)
-        fork.request.headers.add("Diversion", f"<{original}>;reason={REASONS[rule]};counter={fork.hops}")
-        fork.request.set_uri(target)
-        fork.finals.clear()
-        fork.groups = []
-        fork.forward = None
-        _log.info("sip.forward", call_id=fork.request.call_id, rule=rule, target=name)
-        metrics.FORWARDED.labels(rule).inc()
-        if not local:
-            route = self.config.static_routes.get(_host(target)) or self.config.static_routes.get("*")
-            peer = await self._peer_for(parse_uri(route) if route else target)
-            if peer is None:
-                return False
-            self._start_branch(fork, target=target, peer=peer)
-            return True
-        fork.callee = resolved.accounts[0]
-        fork.forward = await self.forwarding.rules(fork.callee) if self.forwarding is not None else None
-        if fork.forward is not None and fork.forward.always is not None:
-            if await self._divert(fork, "always", fork.forward.always):
-                return True
-        bindings: list[contract.Binding] = []
-        for account in resolved.accounts:
-            bindings += await self.locations.bindings(account, time.time())
-        fork.groups = routing.target_groups(bindings)
-        if await self._next_group(fork):
-            self._start_no_answer(fork)
-            return True
-        then = fork.forward.for_status(480) if fork.forward is not None else None  # nobody registered there
-        return then is not None and await self._divert(fork, *then)
-
-    def _start_no_answer(self, fork: _Fork) -> None:
-        if fork.forward is not None and fork.forward.no_answer is not None:
-            fork.no_answer_timer = asyncio.get_running_loop().call_later(
-                fork.forward.no_answer_seconds, lambda: self._spawn(self._no_answer(fork))
-            )
-
-    def _stop_no_answer(self, fork: _Fork) -> None:
-        if fork.no_answer_timer is not None:
-            fork.no_answer_timer.cancel()
-            fork.no_answer_timer = None
-
-    async def _no_answer(self, fork: _Fork) -> None:
-        """Nobody picked up in time: ring the no-answer target, then stop ringing the callee."""
-        fork.no_answer_timer = None
-        if fork.answered or fork.final_sent or fork.cancelled or fork.forward is None or fork.forward.no_answer is None:
-            return
-        ringing = [b for b in fork.branches.values() if not b.done]
-        if await self._divert(fork, "no_answer", fork.forward.no_answer):
-            for branch in ringing:
-                self._cancel_branch(branch)
 
     # -- CANCEL (section 16.10) ----------------------------------------------------
     def _handle_cancel(self, key: TransactionKey, request: Request, invite_key: TransactionKey | None) -> None:

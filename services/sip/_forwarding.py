@@ -11,19 +11,31 @@ branch answered within `no_answer_seconds`, or every branch failed with
 `SettingsCache` asks the directory (`directory.rpc.account_get`) and keeps
 answers `ttl` seconds, dropped at once when the directory says an account
 changed, so an INVITE costs no extra round trip in the common case.
+
+`divert` and the no-answer timer act on the proxy core's fork (a response
+context of `_core.py`): the forwarded INVITE starts new branches in the same
+context, so the caller's transaction, CANCEL and the CDR go on unchanged.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from libs.bus import Bus
 from libs.contracts import directory as dir_contract
+from libs.contracts import sip as contract
+from libs.contracts.directory import ResolveStatus
 from libs.contracts.errors import ServiceError
 from libs.log import get_logger
+from services.sip import _metrics as metrics
+from services.sip import _routing as routing
 from services.sip.protocol import GrammarError, SipUri, Uri, parse_uri
+
+if TYPE_CHECKING:
+    from services.sip._core import SipCore, _Fork
 
 _log = get_logger()
 
@@ -109,3 +121,81 @@ class SettingsCache:
             self._cache.clear()
         self._cache[account] = (now + self.ttl, found)
         return found
+
+
+async def divert(core: SipCore, fork: _Fork, rule: str, target: Uri) -> bool:
+    """Send the call on to `target` (with an RFC 5806 Diversion); False when it cannot go there
+    (a loop, too many hops, an unknown or unreachable target): the caller then gets what it would have."""
+    if fork.hops >= MAX_HOPS or not isinstance(target, SipUri) or target.user is None:
+        return False
+    resolved = await core.directory.resolve(f"{target.user_unescaped}@{_host(target)}")
+    local = resolved.status is ResolveStatus.LOCAL and bool(resolved.accounts)
+    if resolved.status in (ResolveStatus.UNKNOWN, ResolveStatus.INVALID) or (
+            resolved.status is ResolveStatus.LOCAL and not local):  # fmt: skip
+        return False
+    name = resolved.accounts[0].lower() if local else resolved.address.lower()
+    if name in fork.visited:
+        _log.info("sip.forward.loop", call_id=fork.request.call_id, target=name)
+        return False
+    fork.visited.add(name)
+    fork.hops += 1
+    stop_no_answer(fork)
+    original = fork.request.uri
+    fork.request = routing.copy_request(fork.request)
+    fork.request.headers.add("Diversion", f"<{original}>;reason={REASONS[rule]};counter={fork.hops}")
+    fork.request.set_uri(target)
+    fork.finals.clear()
+    fork.groups = []
+    fork.forward = None
+    _log.info("sip.forward", call_id=fork.request.call_id, rule=rule, target=name)
+    metrics.FORWARDED.labels(rule).inc()
+    if not local:
+        route = core.config.static_routes.get(_host(target)) or core.config.static_routes.get("*")
+        peer = await core._peer_for(parse_uri(route) if route else target)
+        if peer is None:
+            return False
+        core._start_branch(fork, target=target, peer=peer)
+        return True
+    fork.callee = resolved.accounts[0]
+    fork.forward = await core.forwarding.rules(fork.callee) if core.forwarding is not None else None
+    if fork.forward is not None and fork.forward.always is not None:
+        if await divert(core, fork, "always", fork.forward.always):
+            return True
+    bindings: list[contract.Binding] = []
+    for account in resolved.accounts:
+        bindings += await core.locations.bindings(account, time.time())
+    fork.groups = routing.target_groups(bindings)
+    if await core._next_group(fork):
+        start_no_answer(core, fork)
+        return True
+    then = fork.forward.for_status(480) if fork.forward is not None else None  # nobody registered there
+    return then is not None and await divert(core, fork, *then)
+
+
+def start_no_answer(core: SipCore, fork: _Fork) -> None:
+    if fork.forward is not None and fork.forward.no_answer is not None:
+        fork.no_answer_timer = asyncio.get_running_loop().call_later(
+            fork.forward.no_answer_seconds, lambda: core._spawn(_no_answer(core, fork))
+        )
+
+
+def stop_no_answer(fork: _Fork) -> None:
+    if fork.no_answer_timer is not None:
+        fork.no_answer_timer.cancel()
+        fork.no_answer_timer = None
+
+
+async def _no_answer(core: SipCore, fork: _Fork) -> None:
+    """Nobody picked up in time: ring the no-answer target, then stop ringing the callee."""
+    fork.no_answer_timer = None
+    if fork.answered or fork.final_sent or fork.cancelled or fork.forward is None or fork.forward.no_answer is None:
+        return
+    ringing = [b for b in fork.branches.values() if not b.done]
+    if await divert(core, fork, "no_answer", fork.forward.no_answer):
+        for branch in ringing:
+            core._cancel_branch(branch)
+
+
+def _host(uri: SipUri) -> str:
+    """As the core compares hosts: lower case, no brackets, no trailing dot."""
+    return uri.host.strip("[]").lower().rstrip(".")
