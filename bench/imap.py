@@ -61,9 +61,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
+from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -77,6 +79,7 @@ PEER_IMAP_PORT, PEER_POP3_PORT = 1143, 1110
 PEER_MAIL_ROOT = Path("/var/lib/dovecot-bench")
 PEER_PIDFILE = Path("/run/dovecot-bench/master.pid")
 HOST = "127.0.0.1"
+T = TypeVar("T")
 
 
 # --- the peer -----------------------------------------------------------------------------------------
@@ -245,11 +248,24 @@ def load_messages(mbox: Path, count: int = 200) -> list[bytes]:
     return messages
 
 
-async def _persistent_client(port: int, user: str, messages: list[bytes], deadline: float, seed: int) -> int:
-    """LOGIN once, then SELECT / FETCH flags / FETCH body / STORE / APPEND / STORE / EXPUNGE until the deadline."""
+async def _logged_in(port: int, user: str, attempts: int = 5) -> ImapClient:
+    """A session logged in as `user`; a directory slowed by argon2 under load may say UNAVAILABLE: retry."""
+    for attempt in range(1, attempts + 1):
+        client = await ImapClient.connect(port)
+        try:
+            await client.command(f"LOGIN {user} {PASSWORD}")
+            return client
+        except RuntimeError:
+            client.writer.close()
+            if attempt == attempts:
+                raise
+            await asyncio.sleep(attempt)
+    raise AssertionError("not reached")
+
+
+async def _persistent_client(client: ImapClient, messages: list[bytes], deadline: float, seed: int) -> tuple[int, int]:
+    """SELECT / FETCH flags / FETCH body / STORE / APPEND / STORE / EXPUNGE until the deadline: (commands, errors)."""
     rnd = random.Random(seed)
-    client = await ImapClient.connect(port)
-    await client.command(f"LOGIN {user} {PASSWORD}")
     done = 0
     try:
         while time.monotonic() < deadline:
@@ -267,29 +283,36 @@ async def _persistent_client(port: int, user: str, messages: list[bytes], deadli
                 await client.command(f"STORE {rnd.randint(1, count)} +FLAGS (\\Deleted)")
                 await client.command("EXPUNGE")
                 done += 2
+    except (RuntimeError, ConnectionError) as exc:  # a refused command ends this client's run
+        print(f"# persistent client {seed}: {exc}", flush=True)
+        return done, 1
     finally:
         await client.close()
-    return done
+    return done, 0
 
 
-async def _persistent_load(port: int, users: list[str], messages: list[bytes], secs: float) -> tuple[int, float]:
+async def _persistent_load(port: int, users: list[str], messages: list[bytes], secs: float) -> tuple[int, int, float]:
+    clients = await asyncio.gather(*(_logged_in(port, user) for user in users))  # before the clock starts
     started = time.monotonic()
     deadline = started + secs
-    counts = await asyncio.gather(
-        *(_persistent_client(port, user, messages, deadline, seed) for seed, user in enumerate(users))
+    results = await asyncio.gather(
+        *(_persistent_client(client, messages, deadline, seed) for seed, client in enumerate(clients))
     )
-    return sum(counts), time.monotonic() - started
+    return sum(r[0] for r in results), sum(r[1] for r in results), time.monotonic() - started
 
 
 def run_persistent(mbox: Path, *, server: str, port: int, users: list[str], args: argparse.Namespace) -> Load:
     """The IMAP command mix without a login per session: one asyncio process, one session per user."""
     messages = load_messages(mbox)
-    rates, runs = [], []
+    rates, runs, errors = [], [], 0
     for n in range(1, args.runs + 1):
-        commands, seconds = asyncio.run(_persistent_load(port, users, messages, args.secs))
+        commands, failed, seconds = asyncio.run(_persistent_load(port, users, messages, args.secs))
         rates.append(commands / seconds)
-        runs.append(f"run {n}: commands={commands} in {seconds:.2f}s -> {rates[-1]:.1f} cmd/s load={loadavg()}")
-    return Load(server, "imap_persistent", statistics.median(rates), 0.0, 0, runs)
+        errors += failed
+        runs.append(
+            f"run {n}: commands={commands} errors={failed} in {seconds:.2f}s -> {rates[-1]:.1f} cmd/s load={loadavg()}"
+        )
+    return Load(server, "imap_persistent", statistics.median(rates), 0.0, errors, runs)
 
 
 # --- idle connections ---------------------------------------------------------------------------------------
@@ -483,7 +506,7 @@ def report_loads(loads: list[Load], args: argparse.Namespace) -> None:
         print(f"{key}_cmds_per_s={load.commands_per_s:.1f}")
         if load.proto != "imap_persistent":
             print(f"{key}_sessions_per_s={load.sessions_per_s:.1f}")
-            print(f"{key}_errors={load.errors}")
+        print(f"{key}_errors={load.errors}")
     for proto in ("imap", "imap_persistent", "pop3"):
         pair = {load.server: load for load in loads if load.proto == proto}
         if "parley" in pair and "dovecot" in pair and pair["dovecot"].commands_per_s:
@@ -522,6 +545,26 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def attempt(measure: Callable[[], T]) -> T | None:
+    """One measurement; a failed one is reported and skipped so that the others still run."""
+    try:
+        return measure()
+    except (SystemExit, Exception) as exc:
+        print(f"# measurement failed: {exc}", flush=True)
+        return None
+
+
+def measure_load(
+    harness: Path, mbox: Path, parley: Parley, users: list[str], proto: str, server: str, args: argparse.Namespace
+) -> Load:
+    imap_port = PEER_IMAP_PORT if server == "dovecot" else parley.imap_port
+    if proto == "imap_persistent":
+        return run_persistent(mbox, server=server, port=imap_port, users=users, args=args)
+    pop3_port = PEER_POP3_PORT if server == "dovecot" else parley.pop3_port
+    port = imap_port if proto == "imap" else pop3_port
+    return run_load(harness, mbox, server=server, proto=proto, port=port, imap_port=imap_port, args=args)
+
+
 def main() -> None:
     args = parse_args()
     harness = args.peer_bench / "imap"
@@ -544,26 +587,15 @@ def main() -> None:
                 if not args.no_peer:
                     dovecot.start()
                     dovecot.clear_users(users)
-                for proto in ("imap", "pop3"):
-                    if not args.no_peer:
-                        port = PEER_IMAP_PORT if proto == "imap" else PEER_POP3_PORT
-                        loads.append(run_load(harness, mbox, server="dovecot", proto=proto, port=port,
-                                              imap_port=PEER_IMAP_PORT, args=args))  # fmt: skip
-                        time.sleep(2)
-                    port = parley.imap_port if proto == "imap" else parley.pop3_port
-                    loads.append(run_load(harness, mbox, server="parley", proto=proto, port=port,
-                                          imap_port=parley.imap_port, args=args))  # fmt: skip
-                    time.sleep(2)
-                    if proto == "imap":
-                        if not args.no_peer:
-                            loads.append(run_persistent(mbox, server="dovecot", port=PEER_IMAP_PORT, users=users,
-                                                        args=args))  # fmt: skip
-                            time.sleep(2)
-                        loads.append(run_persistent(mbox, server="parley", port=parley.imap_port, users=users,
-                                                    args=args))  # fmt: skip
+                for proto in ("imap", "imap_persistent", "pop3"):
+                    for server in ("parley",) if args.no_peer else ("dovecot", "parley"):
+                        load = attempt(
+                            functools.partial(measure_load, harness, mbox, parley, users, proto, server, args)
+                        )
+                        loads += [load] if load is not None else []
                         time.sleep(2)
             if args.idle:
-                figure = measure_idle(parley, users, args)
+                figure = attempt(lambda: measure_idle(parley, users, args))
         finally:
             stop_suite(parley.suite)
             if not args.no_peer and not args.no_load:
