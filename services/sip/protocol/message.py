@@ -18,7 +18,18 @@ from typing import Any, TypeVar
 from .address import NameAddr, parse_name_addr
 from .auth import AuthValue, parse_auth
 from .errors import GrammarError, LocalProtocolError
-from .grammar import WORD_CHARS, WSP, Param, is_token, param_value, read_digits, read_params, read_token, split_list
+from .grammar import (
+    WORD_CHARS,
+    WSP,
+    Param,
+    is_token,
+    param_value,
+    read_digits,
+    read_params,
+    read_token,
+    split_list,
+    text_cache,
+)
 from .headers import HeaderField, Headers
 from .uri import Uri
 from .via import Via, parse_via_list
@@ -38,6 +49,7 @@ class CSeq:
         return f"{self.number} {self.method}"
 
 
+@text_cache
 def parse_cseq(text: str) -> CSeq:
     """CSeq = 1*DIGIT LWS Method."""
     number, _, method = text.strip(WSP).partition(" ")
@@ -52,7 +64,7 @@ def check_call_id(text: str) -> str:
     word, at, host = text.partition("@")
     if not word or (at and not host) or "@" in host:
         raise GrammarError("Bad Call-ID")
-    if any(c not in WORD_CHARS for c in word) or any(c not in WORD_CHARS for c in host):
+    if not WORD_CHARS.issuperset(word) or not WORD_CHARS.issuperset(host):
         raise GrammarError("Bad Call-ID")
     return text
 

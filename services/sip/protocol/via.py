@@ -26,6 +26,7 @@ from .grammar import (
     read_token,
     skip_ws,
     split_list,
+    text_cache,
 )
 from .uri import check_host
 
@@ -134,6 +135,7 @@ def parse_via_list(text: str) -> list[Via]:
     return [parse_via(item) for item in split_list(text)]
 
 
+@text_cache
 def parse_via(text: str) -> Via:
     protocol, version, transport, i = _read_sent_protocol(text)
     host, port, i = _read_sent_by(text, i)
