@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 
 from .errors import GrammarError, ParseError, ReplyContext
-from .grammar import WSP, is_token
+from .grammar import WSP, is_token, text_cache
 from .headers import HeaderField, Headers
 from .limits import Limits
 from .message import Message, Request, Response
@@ -50,6 +50,10 @@ _REPLY_FIELDS = ("via", "from", "to", "call-id", "cseq")
 _CHECKED = ("vias", "from_", "to", "call_id", "cseq", "max_forwards", "content_length", "contacts", "routes",
             "record_routes")  # fmt: skip
 _MANDATORY = ("Via", "From", "To", "Call-ID", "CSeq")
+
+
+#: Field names are a small set in practice: their check is remembered.
+_is_name = text_cache(is_token, maxsize=1024, longest=64)
 
 
 def head_end(data: bytes, start: int = 0) -> tuple[int, int] | None:
@@ -112,14 +116,17 @@ def _read_fields(lines: list[str], limits: Limits, *, lenient: bool = False) -> 
     length = 0  # of the field being read, so a field of many short lines costs linear time
 
     def finish() -> None:
-        raw = "\r\n".join(current)
+        raw = current[0] if len(current) == 1 else "\r\n".join(current)
         name, colon, value = current[0].partition(":")
         name = name.rstrip(WSP)
-        if len(raw) > limits.max_header_length or not colon or not is_token(name):
+        if len(raw) > limits.max_header_length or not colon or not _is_name(name):
             if lenient:
                 return
-            raise ParseError("Header field too long" if colon and is_token(name) else "Malformed header field")
-        value = " ".join([value.strip(WSP), *(line.strip(WSP) for line in current[1:])]).strip(WSP)
+            raise ParseError("Header field too long" if colon and _is_name(name) else "Malformed header field")
+        if len(current) == 1:
+            value = value.strip(WSP)
+        else:
+            value = " ".join([value.strip(WSP), *(line.strip(WSP) for line in current[1:])]).strip(WSP)
         if len(fields) >= limits.max_headers:
             if lenient:
                 return
