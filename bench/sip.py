@@ -425,9 +425,9 @@ def rate_list(text: str) -> list[int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=200, help="accounts of the loads")
-    parser.add_argument("--register-rates", type=rate_list, default=rate_list("500 1000 2000 4000 8000 16000"))
-    parser.add_argument("--digest-rates", type=rate_list, default=rate_list("250 500 1000 2000 4000 8000"))
-    parser.add_argument("--call-rates", type=rate_list, default=rate_list("100 200 400 800 1600"))
+    parser.add_argument("--register-rates", type=rate_list, default=rate_list("250 500 1000 2000 4000 8000 16000"))
+    parser.add_argument("--digest-rates", type=rate_list, default=rate_list("100 250 500 1000 2000 4000 8000"))
+    parser.add_argument("--call-rates", type=rate_list, default=rate_list("50 100 200 400 800 1600"))
     parser.add_argument("--step-seconds", type=float, default=4.0, help="seconds of load per ramp step")
     parser.add_argument("--runs", type=int, default=3, help="runs at the best ramp rate (median)")
     parser.add_argument("--sip-workers", type=int, default=1, help="sip processes sharing the ports")
