@@ -69,6 +69,14 @@ def check_call_id(text: str) -> str:
     return text
 
 
+def parse_max_forwards(text: str) -> int:
+    return read_digits(text, "Max-Forwards", maximum=255)
+
+
+def parse_content_length(text: str) -> int:
+    return read_digits(text, "Content-Length", maximum=2**31 - 1)
+
+
 def parse_name_addr_list(text: str) -> list[NameAddr]:
     return [parse_name_addr(item) for item in split_list(text)]
 
@@ -179,11 +187,11 @@ class Message:
 
     @property
     def max_forwards(self) -> int | None:
-        return self._single("Max-Forwards", lambda v: read_digits(v, "Max-Forwards", maximum=255))
+        return self._single("Max-Forwards", parse_max_forwards)
 
     @property
     def content_length(self) -> int | None:
-        return self._single("Content-Length", lambda v: read_digits(v, "Content-Length", maximum=2**31 - 1))
+        return self._single("Content-Length", parse_content_length)
 
     @property
     def content_type(self) -> str | None:
