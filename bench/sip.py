@@ -158,13 +158,15 @@ def populate(base: Path, accounts: int) -> tuple[str, float]:
 
 
 def sipp(work: Path, scenario: Path, target: str | None, rows: list[str], *, calls: int, rate: int, port: int,
-         recv_timeout: int = 5000, background: bool = False) -> subprocess.Popen[str] | Step:  # fmt: skip
+         recv_timeout: int = 5000, background: bool = False,
+         limit: int | None = None) -> subprocess.Popen[str] | Step:  # fmt: skip
     inf = work / f"{scenario.stem}-{port}.csv"
     inf.write_text("SEQUENTIAL\n" + "\n".join(rows) + "\n")
-    limit = ["-m", str(calls)] if calls else []
-    bound = max(60, 3 * calls // max(rate, 1) + 30)  # bounded in time whatever happens
+    count = ["-m", str(calls)] if calls else []
+    # Bounded in time whatever happens; a closed loop (`limit`) may run at 50/s.
+    bound = max(60, 3 * calls // max(rate if limit is None else 50, 1) + 30)
     command = ["sipp", *([target] if target else []), "-sf", str(scenario), "-inf", str(inf),
-               "-i", "127.0.0.1", "-p", str(port), *limit, "-r", str(rate), "-l", str(max(rate * 4, 100)),
+               "-i", "127.0.0.1", "-p", str(port), *count, "-r", str(rate), "-l", str(limit or max(rate * 4, 100)),
                "-nostdin", "-timeout", f"{bound}s", "-max_socket", "1000",
                "-recv_timeout", str(recv_timeout), "-trace_err",
                "-error_file", str(work / f"{scenario.stem}-{port}.err")]  # fmt: skip
@@ -350,10 +352,12 @@ def measure_contacts(work: Path, args: argparse.Namespace) -> dict[str, str]:
         server = Server("parley", f"127.0.0.1:{port}", directory_rpc.PASSWORD, accounts)
         p1, p2 = free_ports(2)
         step = sipp(work, contacts_scenario(work, per_account), server.target, server.rows(accounts, p2),
-                    calls=accounts, rate=args.contacts_rate, port=p1, recv_timeout=10000)  # fmt: skip
+                    calls=accounts, rate=args.contacts_rate, port=p1, recv_timeout=10000,
+                    limit=args.contacts_in_flight)  # fmt: skip
         assert isinstance(step, Step)
         keys, bindings = asyncio.run(count_bindings(nats_server.url))
-        bucket = next(nats_server.store_dir.rglob(f"KV_{sip_contract.LOCATION_BUCKET}"), None)
+        stream = f"KV_{sip_contract.LOCATION_BUCKET}"
+        bucket = sum(f.stat().st_size for f in nats_server.store_dir.rglob("*") if stream in f.parts and f.is_file())
         after = {"nats": rss_kib(nats_pid), "sip": rss_kib(sip_pid), "store": disk_bytes(nats_server.store_dir)}
     finally:
         for process in reversed(processes):
@@ -369,7 +373,7 @@ def measure_contacts(work: Path, args: argparse.Namespace) -> dict[str, str]:
         "contacts_per_s": f"{step.ok * per_account / step.elapsed:.0f}" if step.elapsed else "0",
         "contacts_bucket_keys": str(keys),
         "contacts_bindings": str(bindings),
-        "contacts_kv_bucket_disk_mib": f"{(disk_bytes(bucket) if bucket else 0) / 2**20:.1f}",
+        "contacts_kv_bucket_disk_mib": f"{bucket / 2**20:.1f}",
         "contacts_jetstream_disk_mib": f"{after['store'] / 2**20:.1f}",
         "contacts_jetstream_disk_before_mib": f"{before['store'] / 2**20:.1f}",
         "contacts_nats_rss_mib": f"{after['nats'] / 1024:.1f}",
@@ -435,7 +439,9 @@ def main() -> None:
     parser.add_argument("--peer-dir", type=Path, default=ROOT.parent / "shared" / "bench" / "sip")
     parser.add_argument("--contacts", type=int, default=100_000, help="contacts to register (0: skip)")
     parser.add_argument("--contacts-per-account", type=int, default=10)
-    parser.add_argument("--contacts-rate", type=int, default=400, help="REGISTERs per second offered")
+    parser.add_argument("--contacts-rate", type=int, default=1000, help="REGISTERs per second offered at most")
+    parser.add_argument("--contacts-in-flight", type=int, default=20,
+                        help="REGISTERs outstanding at once (sipp -l): the server sets the pace")  # fmt: skip
     parser.add_argument("--keep", type=Path, default=None)
     args = parser.parse_args()
     if shutil.which("sipp") is None and args.no_peer:
