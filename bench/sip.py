@@ -199,11 +199,23 @@ class Server:
     target: str
     password: str
     accounts: int
+    uas: subprocess.Popen[str] | None = None  # the callee's phone, for every calls step
 
-    def rows(self, n: int, contact_port: int) -> list[str]:
-        return [f"user{i % self.accounts};{DOMAIN};{self.password};127.0.0.1:{contact_port};"
-                f"[authentication username=user{i % self.accounts} password={self.password}]"
-                for i in range(n)]  # fmt: skip
+    def rows(self, n: int, contact_port: int, *, first: int = 1) -> list[str]:
+        """Registration rows for user<first>.. (user0, the callee, is registered only at the UAS)."""
+        users = [f"user{first + i % (self.accounts - first)}" for i in range(n)]
+        return [f"{u};{DOMAIN};{self.password};127.0.0.1:{contact_port};"
+                f"[authentication username={u} password={self.password}]" for u in users]  # fmt: skip
+
+    def stop_uas(self) -> None:
+        if self.uas is not None:
+            self.uas.terminate()
+            try:
+                self.uas.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.uas.kill()
+                self.uas.wait()
+            self.uas = None
 
 
 def run_load(work: Path, server: Server, load: str, rate: int, seconds: float) -> Step:
@@ -215,24 +227,21 @@ def run_load(work: Path, server: Server, load: str, rate: int, seconds: float) -
                        port=p1)  # fmt: skip
         assert isinstance(outcome, Step)
         return outcome
-    # Calls: user0 is the callee, registered at the UAS's port; the UAS answers until killed.
-    reg_port, uas_port, uac_port = free_ports(3)
-    sipp(work, SCENARIOS / "register_auth.xml", server.target, server.rows(1, uas_port), calls=1, rate=1,
-         port=reg_port)  # fmt: skip
-    uas = sipp(work, SCENARIOS / "uas_answer.xml", None, ["x"], calls=0, rate=rate, port=uas_port, background=True)
-    assert isinstance(uas, subprocess.Popen)
-    try:
-        rows = [f"user{1 + i % (server.accounts - 1)};user0;{DOMAIN}" for i in range(count)]
-        outcome = sipp(work, SCENARIOS / "uac_call.xml", server.target, rows, calls=count, rate=rate, port=uac_port)
-        assert isinstance(outcome, Step)
-        return outcome
-    finally:
-        uas.terminate()
-        try:
-            uas.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            uas.kill()
-            uas.wait()
+    # Calls: user0 is the callee, registered once at the UAS's port (its only contact); the UAS
+    # answers until the server's loads are over.
+    if server.uas is None:
+        reg_port, uas_port = free_ports(2)
+        server.uas = sipp(work, SCENARIOS / "uas_answer.xml", None, ["x"], calls=0, rate=1, port=uas_port,
+                          background=True)  # type: ignore[assignment]  # fmt: skip
+        callee = server.rows(1, uas_port, first=0)
+        # Contacts left by an earlier run (the peer keeps its location table) would fork calls to dead ports.
+        sipp(work, unregister_scenario(work), server.target, callee, calls=1, rate=1, port=reg_port)
+        sipp(work, SCENARIOS / "register_auth.xml", server.target, callee, calls=1, rate=1, port=reg_port)
+    (uac_port,) = free_ports(1)
+    rows = [f"user{1 + i % (server.accounts - 1)};user0;{DOMAIN}" for i in range(count)]
+    outcome = sipp(work, SCENARIOS / "uac_call.xml", server.target, rows, calls=count, rate=rate, port=uac_port)
+    assert isinstance(outcome, Step)
+    return outcome
 
 
 def ramp(work: Path, server: Server, load: str, rates: list[int], seconds: float) -> tuple[int, list[Step]]:
@@ -253,18 +262,21 @@ def measure(work: Path, server: Server, args: argparse.Namespace) -> dict[str, l
     rates = {"register-challenge": args.register_rates, "register-digest": args.digest_rates,
              "calls": args.call_rates}  # fmt: skip
     results: dict[str, list[Step]] = {}
-    for load in LOADS:
-        best, steps = ramp(work, server, load, rates[load], args.step_seconds)
-        if best == 0:  # not even the first rate passed: report what it did
-            results[load] = steps[:1]
-            continue
-        results[load] = []
-        for _ in range(args.runs):
-            time.sleep(2)
-            step = run_load(work, server, load, best, 2 * args.step_seconds)
-            print(f"  run {server.name} {load} offered={best}/s achieved={step.rate:.0f}/s failed={step.failed}",
-                  flush=True)  # fmt: skip
-            results[load].append(step)
+    try:
+        for load in LOADS:
+            best, steps = ramp(work, server, load, rates[load], args.step_seconds)
+            if best == 0:  # not even the first rate passed: report what it did
+                results[load] = steps[:1]
+                continue
+            results[load] = []
+            for _ in range(args.runs):
+                time.sleep(2)
+                step = run_load(work, server, load, best, 2 * args.step_seconds)
+                print(f"  run {server.name} {load} offered={best}/s achieved={step.rate:.0f}/s failed={step.failed}",
+                      flush=True)  # fmt: skip
+                results[load].append(step)
+    finally:
+        server.stop_uas()
     return results
 
 
@@ -305,6 +317,15 @@ def children(pid: int) -> list[int]:
 
 def disk_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
+
+
+def unregister_scenario(work: Path) -> Path:
+    """register_auth.xml removing every contact of the user (`Contact: *`, `Expires: 0`)."""
+    text = (SCENARIOS / "register_auth.xml").read_text()
+    text = text.replace("Contact: <sip:[field0]@[field3]>", "Contact: *").replace("Expires: 300", "Expires: 0")
+    path = work / "unregister_all.xml"
+    path.write_text(text)
+    return path
 
 
 def contacts_scenario(work: Path, per_account: int) -> Path:
@@ -351,7 +372,7 @@ def measure_contacts(work: Path, args: argparse.Namespace) -> dict[str, str]:
         before = {"nats": rss_kib(nats_pid), "sip": rss_kib(sip_pid), "store": disk_bytes(nats_server.store_dir)}
         server = Server("parley", f"127.0.0.1:{port}", directory_rpc.PASSWORD, accounts)
         p1, p2 = free_ports(2)
-        step = sipp(work, contacts_scenario(work, per_account), server.target, server.rows(accounts, p2),
+        step = sipp(work, contacts_scenario(work, per_account), server.target, server.rows(accounts, p2, first=0),
                     calls=accounts, rate=args.contacts_rate, port=p1, recv_timeout=10000,
                     limit=args.contacts_in_flight)  # fmt: skip
         assert isinstance(step, Step)
