@@ -163,8 +163,9 @@ def sipp(work: Path, scenario: Path, target: str | None, rows: list[str], *, cal
     inf = work / f"{scenario.stem}-{port}.csv"
     inf.write_text("SEQUENTIAL\n" + "\n".join(rows) + "\n")
     count = ["-m", str(calls)] if calls else []
-    # Bounded in time whatever happens; a closed loop (`limit`) may run at 50/s.
-    bound = max(60, 3 * calls // max(rate if limit is None else 50, 1) + 30)
+    # Bounded in time whatever happens; a closed loop (`limit`) may run at 50/s; a UAS (no count) is
+    # stopped by the bench when the server's loads are over.
+    bound = max(60, 3 * calls // max(rate if limit is None else 50, 1) + 30) if calls else 1800
     command = ["sipp", *([target] if target else []), "-sf", str(scenario), "-inf", str(inf),
                "-i", "127.0.0.1", "-p", str(port), *count, "-r", str(rate), "-l", str(limit or max(rate * 4, 100)),
                "-nostdin", "-timeout", f"{bound}s", "-max_socket", "1000",
@@ -232,7 +233,7 @@ def run_load(work: Path, server: Server, load: str, rate: int, seconds: float) -
     if server.uas is None:
         reg_port, uas_port = free_ports(2)
         server.uas = sipp(work, SCENARIOS / "uas_answer.xml", None, ["x"], calls=0, rate=1, port=uas_port,
-                          background=True)  # type: ignore[assignment]  # fmt: skip
+                          background=True, limit=100_000)  # type: ignore[assignment]  # fmt: skip
         callee = server.rows(1, uas_port, first=0)
         # Contacts left by an earlier run (the peer keeps its location table) would fork calls to dead ports.
         sipp(work, unregister_scenario(work), server.target, callee, calls=1, rate=1, port=reg_port)
