@@ -9,6 +9,7 @@ directory, so any replica serves any user (the SIP farm). Serves /healthz,
 from __future__ import annotations
 
 import asyncio
+import gc
 import ssl
 
 from libs.bus import Bus
@@ -126,4 +127,9 @@ def main() -> None:
     suite = SuiteSettings()
     settings = SipSettings()
     configure_logging(SERVICE_NAME, level=suite.log_level, fmt=suite.log_format, node=suite.node())
+    # Under load tens of thousands of transactions wait for their timers (J is 32 s): with the default
+    # thresholds the cyclic collector walks them hundreds of times a second. Imports stay out of it
+    # for good (freeze), and young objects are collected after 50,000 allocations, not 700.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     run(lambda stop: serve(stop, suite, settings))
