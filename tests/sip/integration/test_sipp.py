@@ -21,6 +21,7 @@ PASSWORD = "correct-horse-battery-staple"
 # sipp answers only MD5 challenges, and only the first one: offer MD5 first here.
 SIP_ENV = {"PARLEY_SIP_DIGEST_ALGORITHMS": '["MD5", "SHA-256"]'}
 
+
 def sipp(scenario: str, target: str, injection: Path, *extra: str, port: int, calls: int = 1,
          timeout: float = 20) -> subprocess.CompletedProcess[str]:  # fmt: skip
     command = ["sipp", target, "-sf", str(SCENARIOS / scenario), "-inf", str(injection), "-i", "127.0.0.1",
