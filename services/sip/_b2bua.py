@@ -538,12 +538,6 @@ class B2bua:
             return self._end(call, status=200, ended_by="bye", disconnected_by=leg.side)
         if method == "REFER":
             return await self._refer(call, key, request, leg, other)
-        if (
-            method == "NOTIFY"
-            and call.transfer is not None
-            and (request.headers.get("Event") or "").startswith("refer")
-        ):
-            return self._reply(key, request, 200)  # progress of a transfer the phone made itself: ours now
         if method in ("INVITE", "UPDATE"):
             return await self._reoffer(call, key, request, peer, leg, other)
         self._relay(call, key, request, leg, other, body=request.body)
