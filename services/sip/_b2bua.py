@@ -733,9 +733,10 @@ class B2bua:
             return
         transfer = xfer.transfer
         if resp.status < 200:
-            branch.provisional = True
-            if resp.status > 100 and not xfer.done:
-                self._notify(call, transfer, f"SIP/2.0 {resp.status} {resp.reason}", active=True)
+            branch.provisional = True  # RFC 3515 2.4.5: NOTIFY is owed only for the final outcome
+            if branch.cancel_pending:
+                branch.cancel_pending = False
+                self._cancel_branch(branch)
             return
         branch.done = True
         if resp.status >= 300:

@@ -25,29 +25,35 @@ RELAY_HOST = "192.0.2.99"
 NODE = "fake-node"
 
 
-def rewrite(sdp: str, port: int) -> str:
-    sdp = re.sub(r"(?m)^c=IN IP[46] \S+", f"c=IN IP4 {RELAY_HOST}", sdp)
+def rewrite(sdp: str, port: int, host: str = RELAY_HOST) -> str:
+    sdp = re.sub(r"(?m)^c=IN IP[46] \S+", f"c=IN IP4 {host}", sdp)
     return re.sub(r"(?m)^m=(\w+) \d+", lambda m: f"m={m.group(1)} {port}", sdp)
 
 
 class FakeRelay:
-    def __init__(self, node: str = NODE) -> None:
+    def __init__(self, node: str = NODE, *, host: str = RELAY_HOST, ports: list[int] | None = None) -> None:
         self.node = node
+        self.host = host
         self.sessions: dict[str, dict[str, int]] = {}  # call_id -> side -> port
         self.requests: list[tuple[str, object]] = []  # (command, request)
+        self._ports = list(ports or [])  # the ports to hand out (a test may listen on them), then 40000 up
         self._next = 40000
 
     def _port(self, call_id: str, side: str) -> int:
         ports = self.sessions.setdefault(call_id, {})
         if side not in ports:
-            ports[side] = self._next
-            self._next += 2
+            if self._ports:
+                ports[side] = self._ports.pop(0)
+            else:
+                ports[side] = self._next
+                self._next += 2
         return ports[side]
 
     async def offer(self, request: media.OfferRequest) -> media.SdpReply:
         self.requests.append(("offer", request))
-        return media.SdpReply(sdp=rewrite(request.sdp, self._port(request.call_id, "to:" + request.from_tag)),
-                              node=self.node)  # fmt: skip
+        return media.SdpReply(
+            sdp=rewrite(request.sdp, self._port(request.call_id, "to:" + request.from_tag), self.host), node=self.node
+        )
 
     async def reoffer(self, node: str, request: media.OfferRequest) -> media.SdpReply:
         if node != self.node or request.call_id not in self.sessions:
@@ -58,17 +64,24 @@ class FakeRelay:
         self.requests.append(("answer", request))
         if node != self.node or request.call_id not in self.sessions:
             raise NotFound("no such session on this node")
-        return media.SdpReply(sdp=rewrite(request.sdp, self._port(request.call_id, "to:" + request.to_tag)),
-                              node=self.node)  # fmt: skip
+        return media.SdpReply(
+            sdp=rewrite(request.sdp, self._port(request.call_id, "to:" + request.to_tag), self.host), node=self.node
+        )
 
     async def delete(self, node: str, ref: media.SessionRef) -> media.StatsReply:
         self.requests.append(("delete", ref))
         ports = self.sessions.pop(ref.call_id, None) if node == self.node else None
         if ports is None:
             raise NotFound("no such session on this node")
-        legs = [media.LegStats(tag=side.removeprefix("to:"), local_port=port, latched=True,
-                               rtp=media.StreamCounters(packets=50, bytes=8600))
-                for side, port in sorted(ports.items())]  # fmt: skip
+        legs = [
+            media.LegStats(
+                tag=side.removeprefix("to:"),
+                local_port=port,
+                latched=True,
+                rtp=media.StreamCounters(packets=50, bytes=8600),
+            )
+            for side, port in sorted(ports.items())
+        ]
         stats = media.SessionStats(call_id=ref.call_id, node=self.node, created_at=datetime.now(UTC), legs=legs)
         return media.StatsReply(stats=stats)
 
@@ -79,9 +92,11 @@ class FakeRelay:
 class FakeMediaResponder:
     """`FakeRelay` on the bus: OFFER on `media.rpc.offer` (queue group), the rest on the node's subjects."""
 
-    def __init__(self, nats_url: str, node: str = NODE) -> None:
+    def __init__(
+        self, nats_url: str, node: str = NODE, *, host: str = RELAY_HOST, ports: list[int] | None = None
+    ) -> None:
         self.nats_url = nats_url
-        self.relay = FakeRelay(node)
+        self.relay = FakeRelay(node, host=host, ports=ports)
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
