@@ -43,6 +43,7 @@ from libs.contracts import sip as contract
 from libs.contracts.directory import ResolveStatus
 from libs.contracts.errors import BadRequest, ServiceError
 from libs.log import get_logger
+from services.sip import _metrics as metrics
 from services.sip import _routing as routing
 from services.sip import _sdp as sdp_rules
 from services.sip import _sessiontimer as timers
@@ -236,6 +237,7 @@ class B2bua:
         call.interval = timers.interval_for(request, default=self.config.session_expires, minimum=self.config.min_se)
         self.calls[call.id] = call
         self._by_invite[key] = call
+        metrics.ANCHORED_CALLS.set(len(self.calls))
         self._publish(contract.CallAttempted(**self._cdr_fields(call)))
         await self._fork(call, targets, relayed.sdp)
         call.handles.append(asyncio.get_running_loop().call_later(self.config.invite_timeout, self._ring_timeout, call))
@@ -906,6 +908,8 @@ class B2bua:
         call.handles.clear()
         self.calls.pop(call.id, None)
         self._by_invite.pop(call.a_key, None)
+        metrics.ANCHORED_CALLS.set(len(self.calls))
+        metrics.CALLS_ENDED.labels(disconnected_by).inc()
         task = asyncio.get_running_loop().create_task(self._finish(call, status, ended_by, disconnected_by))
         self._finishing.add(task)
         task.add_done_callback(self._finishing.discard)
@@ -921,7 +925,7 @@ class B2bua:
             _log.warning("sip.b2bua.delete_failed", call=call.id, node=call.node, error=str(exc))
         # Our own requests of this call (BYEs) may still be answered: forget them after a while.
         asyncio.get_running_loop().call_later(64 * self.core.config.t1, self._forget, call)
-        self._publish(
+        await self.core.cdr.publish(
             contract.CallEnded(
                 **self._cdr_fields(call),
                 answered_at=call.answered_at,

@@ -243,3 +243,35 @@ def test_session_expires_rules() -> None:
     assert not timers.too_brief(request, 90) and timers.too_brief(request, 900)
     plain = parse_message(sdp_invite().encode())
     assert isinstance(plain, Request) and timers.interval_for(plain, default=1800, minimum=90) == 1800
+
+
+async def test_forked_callee_first_answer_wins_and_a_late_2xx_is_hung_up() -> None:
+    h, relay = anchored()
+    phone1, phone2 = bind(h, "bob", "203.0.113.1"), bind(h, "bob", "203.0.113.2")
+    await feed(h, sdp_invite(), CALLER)
+    inv1 = only(h.take(phone1), Request, "INVITE")
+    inv2 = only(h.take(phone2), Request, "INVITE")
+    assert inv1.call_id == inv2.call_id and inv1.top_via.branch != inv2.top_via.branch  # type: ignore[union-attr]
+    await feed(h, reply_to(inv2, 180, "two"), phone2)  # type: ignore[arg-type]
+    await feed(h, reply_to(inv1, 200, "one", ANSWER), phone1)  # type: ignore[arg-type]
+    assert only(h.take(CALLER), Response, 200).body
+    assert only(h.take(phone2), Request, "CANCEL").call_id == inv2.call_id
+    # phone2 answered at the same moment: its 2xx gets an ACK and a BYE, the call stays with phone1.
+    await feed(h, reply_to(inv2, 200, "two", ANSWER, contact="sip:bob@203.0.113.2"), phone2)  # type: ignore[arg-type]
+    late = h.take(phone2)
+    assert only(late, Request, "ACK").to.tag == "two" and only(late, Request, "BYE").to.tag == "two"
+    assert len(h.core.b2bua.calls) == 1 and not [e for e in h.cdr.events if isinstance(e, contract.CallEnded)]
+
+
+async def test_the_2xx_is_repeated_until_the_caller_acks() -> None:
+    h, _ = anchored()
+    await answered_call(h)
+    await asyncio.sleep(0.6)  # T1 = 0.5 s
+    again = [m for m in h.take(CALLER) if isinstance(m, Response) and m.status == 200]
+    assert again, "the 2xx was not retransmitted"
+    call = next(iter(h.core.b2bua.calls.values()))
+    ack = in_dialog("ACK", call.a.contact, f"<sip:alice@{DOMAIN}>;tag=a", call.a.local, "c1", 1)
+    await feed(h, ack, CALLER)
+    assert call.acked
+    await asyncio.sleep(1.1)
+    assert not [m for m in h.take(CALLER) if isinstance(m, Response) and m.status == 200]
