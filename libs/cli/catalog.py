@@ -91,6 +91,12 @@ SERVICES: tuple[ServiceSpec, ...] = (
             ("SIP (WebSocket)", "ws://{host}:{ws_port}"),
         ),
     ),
+    ServiceSpec(
+        name="media",
+        module="services.media",
+        settings="services.media.config:MediaSettings",
+        endpoints=(("RTP relay (UDP)", "udp://{host}:{port_min}-{port_max}"),),
+    ),
 )
 
 
