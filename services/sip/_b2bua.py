@@ -182,6 +182,8 @@ class Call:
     hold: str = "sendrecv"
     reinvite: bool = False  # a re-offer is in progress (RFC 3261 14.1: 491 for a second one)
     transfer: Transfer | None = None
+    transfers: int = 0
+    media_stats: list[media.LegStats] = field(default_factory=list)  # of relay sessions the call left
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     handles: list[asyncio.TimerHandle] = field(default_factory=list)
 
@@ -670,13 +672,15 @@ class B2bua:
         call.transfer = transfer
         self._reply(key, request, 202)
         self._notify(call, transfer, "SIP/2.0 100 Trying", active=True)
+        # The transferee and the target get a relay session of their own (a relay session's sides are
+        # fixed by their tags); the transferee moves to it by re-INVITE once the target answers.
+        call.transfers += 1
+        media_call_id = f"{call.media_call_id.split(';')[0]};xfer{call.transfers}"
         try:
-            offer = await self.media.reoffer(
-                call.node,
+            offer = await self.media.offer(
                 media.OfferRequest(
-                    call_id=call.media_call_id,
+                    call_id=media_call_id,
                     from_tag=_media_tag(other),
-                    to_tag="",
                     sdp=other.phone_sdp or "-",
                     received_from=other.peer.host,
                 ),
@@ -695,6 +699,8 @@ class B2bua:
             local=str(parse_name_addr(other.remote).with_tag(secrets.token_hex(6))),
             remote=invite_to,
             offer=offer.sdp,
+            media_call_id=media_call_id,
+            node=offer.node,
         )
         for target in targets:
             via = self._via(target.peer)
@@ -749,6 +755,7 @@ class B2bua:
                 status = f"{best.status} {best.reason}" if best is not None else "408 Request Timeout"
                 self._notify(call, transfer, f"SIP/2.0 {status}", active=False)
                 call.transfer = None
+                self.core._spawn(self._delete_quietly(xfer.node, xfer.media_call_id))
             return
         leg = Leg(
             side=transfer.transferor.side,
@@ -773,26 +780,36 @@ class B2bua:
             if other is not branch and not other.done:
                 self._cancel_branch(other)
         sdp = sdp_rules.sdp_of(resp)
-        if sdp is not None:
-            try:
-                answered = await self.media.answer(
-                    call.node,
-                    media.AnswerRequest(
-                        call_id=call.media_call_id,
-                        from_tag=_media_tag(transfer.keep),
-                        to_tag=leg.remote_tag,
-                        sdp=sdp,
-                        received_from=branch.peer.host,
-                    ),
-                )
-                # The transferee's relay port stays the same (same session, same tag): it needs no re-INVITE.
-                leg.sent_sdp, leg.phone_sdp = xfer.offer, sdp
-                del answered
-            except ServiceError as exc:
-                _log.warning("sip.b2bua.transfer_answer_failed", call=call.id, error=str(exc))
+        try:
+            if sdp is None:
+                raise ServiceError("the transfer target answered without SDP")
+            answered = await self.media.answer(
+                xfer.node,
+                media.AnswerRequest(
+                    call_id=xfer.media_call_id,
+                    from_tag=_media_tag(transfer.keep),
+                    to_tag=leg.remote_tag,
+                    sdp=sdp,
+                    received_from=branch.peer.host,
+                ),
+            )
+        except ServiceError as exc:
+            _log.warning("sip.b2bua.transfer_answer_failed", call=call.id, error=str(exc))
+            self._send_own(call, leg, "BYE")
+            self._notify(call, transfer, "SIP/2.0 488 Not Acceptable Here", active=False)
+            call.transfer = None
+            self.core._spawn(self._delete_quietly(xfer.node, xfer.media_call_id))
+            return
+        leg.sent_sdp, leg.phone_sdp = xfer.offer, sdp
+        # The call's media moves to the new session: the old one's counters go into the record.
+        old_node, old_id = call.node, call.media_call_id
+        call.node, call.media_call_id = xfer.node, xfer.media_call_id
+        self.core._spawn(self._delete_quietly(old_node, old_id, keep=call))
+        transfer.keep.sent_sdp = answered.sdp
+        self._send_own(call, transfer.keep, "INVITE", body=answered.sdp.encode(), moved=True)
         self._notify(call, transfer, "SIP/2.0 200 OK", active=False)
         self._send_own(call, transfer.transferor, "BYE")
-        # The new leg replaces the transferor's: the call goes on with the same record and relay session.
+        # The new leg replaces the transferor's: the call goes on under the same record.
         leg.side = transfer.transferor.side
         if transfer.transferor is call.a:
             call.a = _renamed(leg, call.a)
@@ -852,6 +869,7 @@ class B2bua:
         *,
         body: bytes = b"",
         refresh: bool = False,
+        moved: bool = False,
         headers: list[tuple[str, str]] | None = None,
         content_type: str = "application/sdp",
     ) -> None:
@@ -864,7 +882,7 @@ class B2bua:
                 ("Supported", "timer"),
             ]
         request = self._request_on(leg, method, body=body, headers=extra)
-        self._clients[_client_key(request)] = (call, _Own(leg, method, refresh))
+        self._clients[_client_key(request)] = (call, _Own(leg, method, refresh, moved))
         self._send_request(request, leg.peer)
 
     async def _own_response(self, call: Call, own: _Own, resp: Response) -> None:
@@ -872,6 +890,24 @@ class B2bua:
             return
         if own.method == "INVITE" and 200 <= resp.status < 300:
             self._ack(own.leg, resp, resp.cseq.number)
+            sdp = sdp_rules.sdp_of(resp)
+            other = call.b if own.leg is call.a else call.a
+            if own.moved and sdp is not None and other is not None and call.state == "answered":
+                # The transferee's answer to its move: where it sends and receives now, for the relay.
+                own.leg.phone_sdp = sdp
+                try:
+                    await self.media.reoffer(
+                        call.node,
+                        media.OfferRequest(
+                            call_id=call.media_call_id,
+                            from_tag=_media_tag(own.leg),
+                            to_tag=_media_tag(other),
+                            sdp=sdp,
+                            received_from=own.leg.peer.host,
+                        ),
+                    )
+                except ServiceError as exc:
+                    _log.warning("sip.b2bua.move_failed", call=call.id, error=str(exc))
         if not own.refresh or call.state != "answered":
             return
         if resp.status in (408, 481) or resp.status == 503 and not resp.headers.get("Retry-After"):
@@ -916,10 +952,10 @@ class B2bua:
         _log.info("sip.b2bua.ended", call=call.id, status=status, ended_by=ended_by, disconnected_by=disconnected_by)
 
     async def _finish(self, call: Call, status: int, ended_by: str, disconnected_by: str) -> None:
-        stats: list[media.LegStats] = []
+        stats: list[media.LegStats] = list(call.media_stats)
         try:
             reply = await self.media.delete(call.node, media.SessionRef(call_id=call.media_call_id))
-            stats = list(reply.stats.legs)
+            stats += reply.stats.legs
         except ServiceError as exc:
             # The node's inactivity reaper frees the ports; the record goes out without statistics.
             _log.warning("sip.b2bua.delete_failed", call=call.id, node=call.node, error=str(exc))
@@ -936,6 +972,16 @@ class B2bua:
                 media=stats,
             )
         )
+
+    async def _delete_quietly(self, node: str, media_call_id: str, keep: Call | None = None) -> None:
+        """Delete a relay session the call no longer uses; its counters go into the call's record."""
+        try:
+            reply = await self.media.delete(node, media.SessionRef(call_id=media_call_id))
+        except ServiceError as exc:
+            _log.warning("sip.b2bua.delete_failed", node=node, media_call_id=media_call_id, error=str(exc))
+            return
+        if keep is not None:
+            keep.media_stats += reply.stats.legs
 
     def _forget(self, call: Call) -> None:
         for key in [k for k, (c, _) in self._clients.items() if c is call]:
@@ -1099,6 +1145,7 @@ class _Own:
     leg: Leg
     method: str
     refresh: bool
+    moved: bool = False
 
 
 @dataclass
@@ -1109,6 +1156,8 @@ class _Xfer:
     local: str
     remote: str
     offer: str
+    media_call_id: str
+    node: str
     branches: dict[TransactionKey, Branch] = field(default_factory=dict)
     finals: list[Response] = field(default_factory=list)
     done: bool = False

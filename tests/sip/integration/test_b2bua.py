@@ -221,6 +221,10 @@ def test_blind_transfer_by_refer(phones, domain: str, sip_suite: SipSuite) -> No
     bob.respond(done, 200)  # type: ignore[arg-type]
     bye = bob.expect(is_request("BYE"))
     bob.respond(bye, 200)  # type: ignore[arg-type]
+    # alice moves to the relay session shared with carol: a re-INVITE with carol's side of it.
+    move = alice.expect(is_request("INVITE"))
+    assert isinstance(move, Request) and move.call_id == call.call_id and RELAY_HOST in move.body.decode()
+    alice.respond(move, 200, "OK", headers=SDP, body=CALLER_SDP.encode())
     # The call goes on between alice and carol: alice's BYE reaches carol, and the call has one record.
     call.from_alice("BYE")
     assert alice.final("BYE").status == 200
@@ -229,6 +233,8 @@ def test_blind_transfer_by_refer(phones, domain: str, sip_suite: SipSuite) -> No
     carol.respond(carol_bye, 200)
     ended = ended_record(sip_suite, call.call_id)
     assert ended["disconnected_by"] == "caller"
+    # Both relay sessions' counters: alice and bob's, then alice and carol's.
+    assert {leg["tag"] for leg in ended["media"]} == {alice.tag, "bobtag", "caroltag"}
 
 
 def alice_uri(alice: UA):  # type: ignore[no-untyped-def]

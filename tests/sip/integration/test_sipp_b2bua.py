@@ -6,7 +6,7 @@
   stand-in hands out ports that this test listens on, so it sees the caller's
   RTP arrive at the relay address the B2BUA gave it, from its real address.
 - Blind transfer: the callee (`uas_refer.xml`) REFERs the caller to carol
-  (`uas_answer.xml`); the caller (`uac_long_call.xml`) hangs up on carol.
+  (`uas_answer.xml`); the caller (`uac_transferred.xml`) hangs up on carol.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def test_sipp_blind_transfer(sip_suite: SipSuite, tmp_path: Path, relay: FakeMed
     carol, carol_err = start_uas("uas_answer.xml", tmp_path, carol_port)
     try:
         inf = injection(tmp_path, "uac", [f"alice;bob;{domain}"])
-        call = sipp("uac_long_call.xml", f"127.0.0.1:{sip_suite.sip.port}", inf, port=uac_port, timeout=30)
+        call = sipp("uac_transferred.xml", f"127.0.0.1:{sip_suite.sip.port}", inf, port=uac_port, timeout=30)
         assert call.returncode == 0, call.stdout[-2000:] + errors(inf)
     finally:
         finish(bob, bob_err)
