@@ -144,6 +144,7 @@ class Relay:
     key: TransactionKey  # the server transaction on the origin leg
     request: Request
     offer: bool
+    answered: bool = False
 
 
 @dataclass
@@ -280,8 +281,8 @@ class B2bua:
         if found is None:
             return False
         call, what = found
-        if resp.status >= 200:
-            self._clients.pop(key, None)
+        if resp.status >= 300 or (resp.status >= 200 and resp.cseq.method != "INVITE"):
+            self._clients.pop(key, None)  # a 2xx to an INVITE may come again (and from other forks): kept
         self.core._spawn(self._locked(call, self._response(call, what, key, resp)))
         return True
 
@@ -607,6 +608,11 @@ class B2bua:
         request = relay.request
         if resp.status < 200:
             return  # the origin's transaction already got its 100 Trying
+        if relay.answered:
+            if request.method == "INVITE" and resp.status < 300:
+                self._ack(call.b if relay.origin is call.a else call.a, resp, resp.cseq.number)  # type: ignore[arg-type]
+            return
+        relay.answered = True
         if request.method == "INVITE":
             call.reinvite = False
             if 200 <= resp.status < 300 and call.b is not None:
@@ -739,6 +745,9 @@ class B2bua:
         branch = xfer.branches.get(key)
         if branch is None:
             return
+        if branch.done and 200 <= resp.status < 300 and resp.to.tag in xfer.answered_tags:
+            self._ack(xfer.legs[resp.to.tag or ""], resp, 1)  # a retransmitted 2xx: ACKed again
+            return
         transfer = xfer.transfer
         if resp.status < 200:
             branch.provisional = True  # RFC 3515 2.4.5: NOTIFY is owed only for the final outcome
@@ -772,6 +781,8 @@ class B2bua:
             allow_update=_allows(resp, "UPDATE"),
         )
         self._ack(leg, resp, 1)
+        xfer.answered_tags.add(leg.remote_tag)
+        xfer.legs[leg.remote_tag] = leg
         if xfer.done or call.state != "answered":
             self._send_own(call, leg, "BYE")
             return
@@ -890,6 +901,10 @@ class B2bua:
             return
         if own.method == "INVITE" and 200 <= resp.status < 300:
             self._ack(own.leg, resp, resp.cseq.number)
+            if own.answered:
+                return  # a retransmitted 2xx: ACKed again, nothing else
+        own.answered = True
+        if own.method == "INVITE" and 200 <= resp.status < 300:
             sdp = sdp_rules.sdp_of(resp)
             other = call.b if own.leg is call.a else call.a
             if own.moved and sdp is not None and other is not None and call.state == "answered":
@@ -1146,6 +1161,7 @@ class _Own:
     method: str
     refresh: bool
     moved: bool = False
+    answered: bool = False
 
 
 @dataclass
@@ -1161,6 +1177,8 @@ class _Xfer:
     branches: dict[TransactionKey, Branch] = field(default_factory=dict)
     finals: list[Response] = field(default_factory=list)
     done: bool = False
+    answered_tags: set[str] = field(default_factory=set)
+    legs: dict[str, Leg] = field(default_factory=dict)
 
 
 _GONE: Any = object()  # a B2BUA Contact whose call is not (or no longer) here: 481

@@ -275,3 +275,14 @@ async def test_the_2xx_is_repeated_until_the_caller_acks() -> None:
     assert call.acked
     await asyncio.sleep(1.1)
     assert not [m for m in h.take(CALLER) if isinstance(m, Response) and m.status == 200]
+
+
+async def test_a_retransmitted_2xx_of_the_callee_is_acked_again() -> None:
+    h, relay = anchored()
+    b_invite, ok, bob = await answered_call(h)
+    assert only(h.take(bob), Request, "ACK")
+    await feed(h, reply_to(b_invite, 200, "bobtag", ANSWER), bob)
+    again = h.take(bob)
+    assert only(again, Request, "ACK").to.tag == "bobtag"
+    assert not [m for m in again if isinstance(m, Request) and m.method == "BYE"]
+    assert len(h.core.b2bua.calls) == 1 and relay.commands().count("answer") == 1
