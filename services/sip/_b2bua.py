@@ -928,8 +928,8 @@ class B2bua:
         if resp.status in (408, 481) or resp.status == 503 and not resp.headers.get("Retry-After"):
             # RFC 4028 section 10: no answer to a refresh; the session is over for both phones.
             _log.info("sip.b2bua.session_expired", call=call.id, leg=own.leg.side, status=resp.status)
-            for leg in (call.a, call.b):
-                if leg is not None and leg is not own.leg:
+            for leg in (call.a, call.b):  # the silent phone too: it may only have lost the dialog
+                if leg is not None:
                     self._send_own(call, leg, "BYE", headers=[("Reason", 'SIP;cause=408;text="Session expired"')])
             self._end(call, status=200, ended_by="timeout", disconnected_by="system")
         elif resp.status in (405, 501) and own.method == "UPDATE":

@@ -286,3 +286,39 @@ async def test_a_retransmitted_2xx_of_the_callee_is_acked_again() -> None:
     assert only(again, Request, "ACK").to.tag == "bobtag"
     assert not [m for m in again if isinstance(m, Request) and m.method == "BYE"]
     assert len(h.core.b2bua.calls) == 1 and relay.commands().count("answer") == 1
+
+
+async def test_update_from_the_caller_is_reoffered_and_answered() -> None:
+    h, relay = anchored()
+    b_invite, ok, bob = await answered_call(h)
+    h.take()
+    held = OFFER + "a=inactive\r\n"
+    await feed(h, in_dialog("UPDATE", str(ok.contacts[0].uri), f"<sip:alice@{DOMAIN}>;tag=a",
+                            str(ok.headers.get("To")), "c1", 2, held), CALLER)  # fmt: skip
+    update = only(h.take(bob), Request, "UPDATE")
+    assert update.call_id == b_invite.call_id and "a=inactive" in update.body.decode()
+    await feed(h, reply_to(update, 200, "bobtag", ANSWER + "a=inactive\r\n"), bob)  # type: ignore[arg-type]
+    answered = only(h.take(CALLER), Response, 200)
+    assert answered.cseq.method == "UPDATE" and "a=inactive" in answered.body.decode()
+    assert RELAY_HOST in answered.body.decode() and not [m for m in h.take(bob) if isinstance(m, Request)]
+    assert relay.requests[-1][0] == "answer" and relay.requests[-1][1].from_tag == "a"  # type: ignore[attr-defined]
+
+
+async def test_without_a_relay_the_call_is_proxied() -> None:
+    from libs.contracts.errors import Unavailable
+
+    class NoRelay(FakeRelay):
+        async def offer(self, request):  # type: ignore[no-untyped-def]
+            raise Unavailable("no service answers media.rpc.offer")
+
+    h = Harness()
+    h.core.b2bua = B2bua(h.core, NoRelay(), B2buaConfig())
+    bob = bind(h, "bob", "203.0.113.1")
+    await feed(h, sdp_invite(), CALLER)
+    forwarded = only(h.take(bob), Request, "INVITE")
+    assert (
+        forwarded.call_id == "c1"
+        and forwarded.headers.values("Record-Route")
+        and "10.0.0.99" in forwarded.body.decode()
+    )
+    assert not h.core.b2bua.calls
