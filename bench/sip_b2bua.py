@@ -117,16 +117,22 @@ def main() -> None:
             processes.append(sip)
             sips[mode] = (sip, port)
         provision(admin_url, args.users)
+        callees = iter(range(args.users))
         for _ in range(args.runs):
             for mode, (_, port) in sips.items():
+                # A fresh callee each time: the bindings of earlier runs' (stopped) UAS would get forks too.
+                callee = next(callees)
                 target = f"127.0.0.1:{port}"
                 reg_port, uas_port, uac_port = free_ports(3)
-                reg = [f"user0;{DOMAIN};{PASSWORD};127.0.0.1:{uas_port};"
-                       f"[authentication username=user0 password={PASSWORD}]"]  # fmt: skip
+                reg = [f"user{callee};{DOMAIN};{PASSWORD};127.0.0.1:{uas_port};"
+                       f"[authentication username=user{callee} password={PASSWORD}]"]  # fmt: skip
                 sipp(work, "register_auth.xml", target, reg, calls=1, rate=1, port=reg_port)
                 uas = sipp(work, "uas_answer.xml", None, ["x"], calls=args.calls, rate=args.call_rate, port=uas_port,
                            background=True)  # fmt: skip
-                rows = [f"user{1 + i % (args.users - 1)};user0;{DOMAIN}" for i in range(args.calls)]
+                rows = [
+                    f"user{(callee + 1 + i % (args.users - 1)) % args.users};user{callee};{DOMAIN}"
+                    for i in range(args.calls)
+                ]
                 outcome = sipp(work, "uac_call.xml", target, rows, calls=args.calls, rate=args.call_rate,
                                port=uac_port)  # fmt: skip
                 assert isinstance(outcome, tuple) and isinstance(uas, subprocess.Popen)
