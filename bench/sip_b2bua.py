@@ -142,7 +142,7 @@ def main() -> None:
                 except subprocess.TimeoutExpired:
                     uas.kill()
                     uas.wait()
-        time.sleep(5)
+        time.sleep(40)  # a caller that gave up never ACKs: its 2xx stops after 64*T1 and the call ends
         left["anchored_calls_after"] = gauge(sips["anchor"][0].ops_port, "parley_sip_anchored_calls")
         left["media_sessions_after"] = gauge(media.ops_port, "parley_media_sessions")
     finally:
