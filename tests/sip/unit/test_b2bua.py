@@ -322,3 +322,39 @@ async def test_without_a_relay_the_call_is_proxied() -> None:
         and "10.0.0.99" in forwarded.body.decode()
     )
     assert not h.core.b2bua.calls
+
+
+async def test_the_caller_transfers_the_callee_by_refer() -> None:
+    h, relay = anchored()
+    b_invite, ok, bob = await answered_call(h)
+    target = bind(h, "alice", "203.0.113.7")  # the transfer target: another phone of a local account
+    h.take()
+    refer = in_dialog(
+        "REFER", str(ok.contacts[0].uri), f"<sip:alice@{DOMAIN}>;tag=a", str(ok.headers.get("To")), "c1", 2
+    )
+    refer = refer.replace("Content-Length: 0", f"Refer-To: <sip:alice@{DOMAIN}>\r\nContent-Length: 0")
+    await feed(h, refer, CALLER)
+    to_caller = h.take(CALLER)
+    assert only(to_caller, Response, 202)
+    trying = only(to_caller, Request, "NOTIFY")
+    assert trying.body.startswith(b"SIP/2.0 100") and trying.call_id == "c1"
+    new_invite = only(h.take(target), Request, "INVITE")
+    assert new_invite.call_id not in ("c1", b_invite.call_id) and RELAY_HOST in new_invite.body.decode()
+    assert new_invite.headers.get("Referred-By") == f"<sip:alice@{DOMAIN}>"
+    offer = [r for c, r in relay.requests if c == "offer"][-1]
+    assert offer.call_id == "c1;xfer1" and offer.from_tag == "bobtag"  # type: ignore[attr-defined]
+    await feed(h, reply_to(new_invite, 200, "newtag", ANSWER, contact="sip:alice@203.0.113.7"), target)  # type: ignore[arg-type]
+    assert only(h.take(target), Request, "ACK").to.tag == "newtag"
+    to_caller = h.take(CALLER)
+    assert only(to_caller, Request, "NOTIFY").body.startswith(b"SIP/2.0 200")
+    assert only(to_caller, Request, "BYE").call_id == "c1"
+    move = only(h.take(bob), Request, "INVITE")
+    assert move.call_id == b_invite.call_id and RELAY_HOST in move.body.decode()
+    assert relay.commands("c1") == ["offer", "answer", "delete"]  # the first session is gone
+    # bob hangs up: the BYE reaches the new party, and the one record has both sessions' counters.
+    await feed(h, in_dialog("BYE", str(b_invite.contacts[0].uri), f"<sip:bob@{DOMAIN}>;tag=bobtag",
+                            str(b_invite.headers.get("From")), b_invite.call_id, 3), bob)  # fmt: skip
+    assert only(h.take(target), Request, "BYE").call_id == new_invite.call_id
+    ended = [e for e in h.cdr.events if isinstance(e, contract.CallEnded)]
+    assert len(ended) == 1 and ended[0].disconnected_by == "callee"
+    assert {leg.tag for leg in ended[0].media} == {"a", "bobtag", "newtag"}
