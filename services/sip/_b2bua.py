@@ -71,6 +71,7 @@ _log = get_logger()
 
 CONTACT_PREFIX = "b2b-"
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY, MESSAGE"
+SUPPORTED = ("timer",)
 #: Headers of the caller's INVITE that the callee should see too.
 PASSED_ON = ("Subject", "Priority", "Alert-Info", "Call-Info", "User-Agent", "Accept", "Accept-Language")
 #: Headers of in-dialog requests and their responses that mean the same on the other leg.
@@ -216,6 +217,8 @@ class B2bua:
         from_tag = request.from_.tag
         if offer is None or not targets or not from_tag:
             return False
+        if [t for t in request.require if t.lower() not in SUPPORTED]:
+            return False  # an extension we do not implement as a UA (100rel ...): the phones may, through the proxy
         if timers.too_brief(request, self.config.min_se):
             self._reply(key, request, 422, [("Min-SE", str(self.config.min_se))])
             return True
@@ -233,6 +236,8 @@ class B2bua:
             _log.warning("sip.b2bua.no_relay", call_id=request.call_id, error=str(exc))
             return False  # no relay answers: the call goes through the proxy, media end to end
         call = self._new_call(key, request, peer, caller=caller, callee=callee)
+        if call.a.routes:  # requests to the caller go through the proxies that record-routed its INVITE
+            call.a.peer = await self.core._peer_for(parse_name_addr(call.a.routes[0]).uri) or peer
         call.node = relayed.node
         call.media_call_id = request.call_id
         call.a.phone_sdp = offer
@@ -1024,6 +1029,8 @@ class B2bua:
         reply = response(call.a_invite, status, reason, to_tag=call.a.local_tag)
         if status < 300:
             reply.headers.add("Contact", f"<{call.a.contact}>")
+            for value in call.a.routes:  # RFC 3261 12.1.1: the caller's proxies stay on its route
+                reply.headers.add("Record-Route", value)
         for name, value in headers:
             reply.headers.add(name, value)
         if body:

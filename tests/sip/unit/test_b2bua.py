@@ -358,3 +358,25 @@ async def test_the_caller_transfers_the_callee_by_refer() -> None:
     ended = [e for e in h.cdr.events if isinstance(e, contract.CallEnded)]
     assert len(ended) == 1 and ended[0].disconnected_by == "callee"
     assert {leg.tag for leg in ended[0].media} == {"a", "bobtag", "newtag"}
+
+
+async def test_a_caller_behind_a_record_routing_proxy_keeps_it_on_its_route() -> None:
+    h, _ = anchored()
+    bob = bind(h, "bob", "203.0.113.1")
+    edge = "<sip:198.51.100.9;lr>"
+    await feed(h, sdp_invite(extra=f"Record-Route: {edge}\r\n"), CALLER)
+    b_invite = only(h.take(bob), Request, "INVITE")
+    await feed(h, reply_to(b_invite, 200, "bobtag", ANSWER), bob)  # type: ignore[arg-type]
+    ok = only(h.take(CALLER), Response, 200)
+    assert ok.headers.values("Record-Route") == [edge]
+    await feed(h, in_dialog("BYE", str(b_invite.contacts[0].uri), f"<sip:bob@{DOMAIN}>;tag=bobtag",
+                            str(b_invite.headers.get("From")), b_invite.call_id, 2), bob)  # fmt: skip
+    bye = only(h.take(Peer("UDP", "198.51.100.9", 5060)), Request, "BYE")
+    assert bye.headers.values("Route") == [edge] and bye.call_id == "c1"
+
+
+async def test_an_invite_requiring_an_extension_we_lack_is_proxied() -> None:
+    h, relay = anchored()
+    bob = bind(h, "bob", "203.0.113.1")
+    await feed(h, sdp_invite(extra="Require: 100rel\r\n"), CALLER)
+    assert only(h.take(bob), Request, "INVITE").call_id == "c1" and not relay.requests
