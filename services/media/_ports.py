@@ -49,8 +49,7 @@ class PortPool:
             for p in (port, port + 1):
                 sock = socket.socket(family, socket.SOCK_DGRAM)
                 bound.append(sock)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+                _deep_buffers(sock)
                 sock.bind((self.host, p))
                 sock.setblocking(False)
         except OSError:
@@ -58,3 +57,19 @@ class PortPool:
                 sock.close()
             return None
         return bound[0], bound[1]
+
+
+SOCKET_BUFFER = 1 << 20
+_SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux: above net.core.rmem_max, with CAP_NET_ADMIN
+_SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
+
+
+def _deep_buffers(sock: socket.socket) -> None:
+    """1 MiB socket buffers: a relay thread that the scheduler delays for a few milliseconds must
+    not lose the packets that arrive meanwhile. The kernel caps SO_RCVBUF at net.core.rmem_max;
+    a process with CAP_NET_ADMIN may go above it."""
+    for force, plain in ((_SO_RCVBUFFORCE, socket.SO_RCVBUF), (_SO_SNDBUFFORCE, socket.SO_SNDBUF)):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, force, SOCKET_BUFFER)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, plain, SOCKET_BUFFER)

@@ -567,10 +567,12 @@ static PyObject *Relay_target(Relay *r, PyObject *args, PyObject *kw) {
     lock_table(r);
     leg_t *l = leg_or_raise(r, slot);
     if (l) {
-        /* A new SDP address (re-INVITE) does not undo a latch: the endpoint's packets know best. */
+        /* A re-offer with the same SDP address keeps the latch (a NATed phone repeats its private
+         * address); a new address or port means the endpoint moved its media: start afresh. */
+        int moved = len != l->sdp_len || (len && !same_addr(&addr, &l->sdp_addr));
         l->sdp_addr = addr;
         l->sdp_len = len;
-        if (!l->latched || !l->symmetric || !symmetric) {
+        if (moved || !l->latched || !l->symmetric || !symmetric) {
             l->remote = addr;
             l->remote_len = len;
             l->latched = 0;

@@ -13,7 +13,6 @@ session whose media stopped, so ports never leak.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -110,7 +109,7 @@ class SessionManager:
         self.relatch_ms = relatch_ms
         self._clock = clock
         self._sessions: dict[str, Session] = {}
-        self._next_relay = itertools.cycle(range(len(relays)))
+        self._turn = 0  # new sessions go to the relays in turn
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -125,7 +124,8 @@ class SessionManager:
         session = self._sessions.get(request.call_id)
         created = session is None
         if session is None:
-            relay = self.relays[next(self._next_relay)]
+            relay = self.relays[self._turn % len(self.relays)]
+            self._turn += 1
             session = Session(request.call_id, relay, Side(request.from_tag), Side(request.to_tag))
         offerer = session.side(request.from_tag)
         if offerer is None:
