@@ -119,11 +119,11 @@ def test_sipp_phone_behind_nat_with_hold_and_resume(sip_suite: SipSuite, tmp_pat
     sources = sinks.sources()
     # The caller's RTP reached the relay address it was given, from its real address, not 10.0.0.99.
     assert sources.get(("127.0.0.1", uac_media), 0) > 10, sources
-    offers = [r for c, r in relay.relay.requests if c == "offer"]
-    first = offers[0]
-    assert "c=IN IP4 10.0.0.99" in first.sdp and first.received_from == "127.0.0.1"  # type: ignore[attr-defined]
-    assert len(offers) == 3  # the INVITE, the hold and the resume, on the same session
+    first = next(r for c, r in relay.relay.requests if c == "offer" and "c=IN IP4 10.0.0.99" in r.sdp)  # type: ignore[attr-defined]
+    assert first.received_from == "127.0.0.1"  # type: ignore[attr-defined]
     call_id = first.call_id  # type: ignore[attr-defined]
+    offers = [r for c, r in relay.relay.requests if c == "offer" and r.call_id == call_id]  # type: ignore[attr-defined]
+    assert len(offers) == 3  # the INVITE, the hold and the resume, on the same session
     assert relay.relay.commands(call_id).count("delete") == 1
     records = call_records(sip_suite.nats_url, call_id)
     assert [r["subject"] for r in records] == [contract.CALL_ATTEMPTED, contract.CALL_ANSWERED, contract.CALL_ENDED]
