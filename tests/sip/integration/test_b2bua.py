@@ -125,7 +125,7 @@ def test_anchored_call_and_bye_from_the_caller(phones, domain: str, sip_suite: S
     ok = call.answer()
     assert f"c=IN IP4 {RELAY_HOST}" in ok.body.decode() and ok.to.tag != "bobtag"
     assert bob.expect(is_request("ACK")).call_id == b_invite.call_id
-    offer = next(r for c, r in relay.relay.requests if c == "offer")
+    offer = next(r for c, r in relay.relay.requests if c == "offer" and r.call_id == call.call_id)  # type: ignore[attr-defined]
     assert offer.received_from == "127.0.0.1" and offer.from_tag == alice.tag  # type: ignore[attr-defined]
     call.from_alice("BYE")
     assert alice.final("BYE").status == 200
