@@ -125,6 +125,7 @@ class Leg:
     allow_update: bool = False
     sent_sdp: str = ""  # the SDP we last sent on this leg (a refresh re-INVITE repeats it)
     phone_sdp: str = ""  # the phone's last SDP (a transfer offers it to the new party)
+    media_tag: str = ""  # this leg's side in the relay session, when not our own tag (`_media_tag`)
 
 
 @dataclass
@@ -336,6 +337,7 @@ class B2bua:
             contact=contact,
             routes=request.headers.values("Record-Route"),
             remote_tag=request.from_.tag or "",
+            media_tag=request.from_.tag or "",
             remote_cseq=request.cseq.number,
             allow_update=_allows(request, "UPDATE"),
         )
@@ -412,7 +414,7 @@ class B2bua:
         body = None
         if sdp is not None and resp.to.tag:
             try:
-                body = await self._answer(call, resp.to.tag, sdp, branch.peer.host)
+                body = await self._answer(call, sdp, branch.peer.host)
                 call.early_sdp = body
             except ServiceError as exc:
                 _log.warning("sip.b2bua.early_answer_failed", call=call.id, error=str(exc))
@@ -437,7 +439,7 @@ class B2bua:
                 self._cancel_branch(other)
         sdp = sdp_rules.sdp_of(resp)
         try:
-            body = await self._answer(call, tag, sdp, branch.peer.host) if sdp is not None else call.early_sdp
+            body = await self._answer(call, sdp, branch.peer.host) if sdp is not None else call.early_sdp
         except ServiceError as exc:
             _log.warning("sip.b2bua.answer_failed", call=call.id, error=str(exc))
             body = ""
@@ -804,7 +806,7 @@ class B2bua:
                 media.AnswerRequest(
                     call_id=xfer.media_call_id,
                     from_tag=_media_tag(transfer.keep),
-                    to_tag=leg.remote_tag,
+                    to_tag=leg.local_tag,
                     sdp=sdp,
                     received_from=branch.peer.host,
                 ),
@@ -1008,11 +1010,15 @@ class B2bua:
             del self._clients[key]
 
     # -- helpers -----------------------------------------------------------------------
-    async def _answer(self, call: Call, to_tag: str, sdp: str, source: str) -> str:
+    async def _answer(self, call: Call, sdp: str, source: str) -> str:
         reply = await self.media.answer(
             call.node,
             media.AnswerRequest(
-                call_id=call.media_call_id, from_tag=call.a.remote_tag, to_tag=to_tag, sdp=sdp, received_from=source
+                call_id=call.media_call_id,
+                from_tag=call.a.remote_tag,
+                to_tag=parse_name_addr(call.b_from).tag or "",
+                sdp=sdp,
+                received_from=source,
             ),
         )
         return reply.sdp
@@ -1192,8 +1198,14 @@ _GONE: Any = object()  # a B2BUA Contact whose call is not (or no longer) here: 
 
 
 def _media_tag(leg: Leg) -> str:
-    """The tag that names a leg's side in the relay session: the phone's own tag on that leg."""
-    return leg.remote_tag
+    """The tag that names a leg's side in the relay session.
+
+    The caller's side is the caller's From tag. A side the B2BUA calls out to is
+    named by the B2BUA's own From tag on that leg: it is the same for every fork
+    branch, so early media from one branch and the answer from another name one
+    side (the relay fixes a session's sides by tag).
+    """
+    return leg.media_tag or leg.local_tag
 
 
 def _renamed(new: Leg, old: Leg) -> Leg:

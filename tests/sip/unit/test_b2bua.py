@@ -97,7 +97,8 @@ async def test_the_callee_gets_a_new_dialog_and_the_relay_sdp() -> None:
     offer = relay.requests[0][1]
     assert relay.requests[0][0] == "offer" and offer.received_from == CALLER.host and offer.from_tag == "a"  # type: ignore[attr-defined]
     answer = relay.requests[1][1]
-    assert answer.to_tag == "bobtag" and answer.received_from == bob.host  # type: ignore[attr-defined]
+    # The callee's side of the relay session is named by our B-leg tag: the same for every fork branch.
+    assert answer.to_tag == b_invite.from_.tag and answer.received_from == bob.host  # type: ignore[attr-defined]
     assert ok.to.tag and ok.to.tag != "bobtag" and ok.call_id == "c1"
     assert f"c=IN IP4 {RELAY_HOST}" in ok.body.decode() and "c=IN IP4 203.0.113.1" not in ok.body.decode()
     assert ok.contacts[0].uri.user.startswith("b2b-")  # type: ignore[union-attr]
@@ -120,7 +121,9 @@ async def test_bye_from_the_caller_ends_both_legs_with_one_record() -> None:
     ended = [e for e in h.cdr.events if isinstance(e, contract.CallEnded)]
     assert len(ended) == 1
     assert ended[0].disconnected_by == "caller" and ended[0].ended_by == "bye" and ended[0].status == 200
-    assert {leg.tag for leg in ended[0].media} == {"a", "bobtag"} and all(leg.rtp.packets for leg in ended[0].media)
+    assert {leg.tag for leg in ended[0].media} == {"a", b_invite.from_.tag} and all(
+        leg.rtp.packets for leg in ended[0].media
+    )
     assert relay.commands().count("delete") == 1 and not h.core.b2bua.calls
 
 
@@ -182,7 +185,7 @@ async def test_hold_from_the_callee_is_reoffered_on_the_same_node() -> None:
     assert reinvite.call_id == "c1" and reinvite.to.tag == "a" and "a=sendonly" in reinvite.body.decode()
     assert RELAY_HOST in reinvite.body.decode()
     offer = relay.requests[-1][1]
-    assert offer.from_tag == "bobtag" and offer.to_tag == "a"  # type: ignore[attr-defined]
+    assert offer.from_tag == b_invite.from_.tag and offer.to_tag == "a"  # type: ignore[attr-defined]
     held = OFFER.replace("m=audio 4000 RTP/AVP 0\r\n", "m=audio 4000 RTP/AVP 0\r\na=recvonly\r\n")
     await feed(h, reply_to(reinvite, 200, "x", held, contact="sip:alice@198.51.100.1"), CALLER)  # type: ignore[arg-type]
     assert only(h.take(CALLER), Request, "ACK").cseq.number == reinvite.cseq.number
@@ -342,7 +345,7 @@ async def test_the_caller_transfers_the_callee_by_refer() -> None:
     assert new_invite.call_id not in ("c1", b_invite.call_id) and RELAY_HOST in new_invite.body.decode()
     assert new_invite.headers.get("Referred-By") == f"<sip:alice@{DOMAIN}>"
     offer = [r for c, r in relay.requests if c == "offer"][-1]
-    assert offer.call_id == "c1;xfer1" and offer.from_tag == "bobtag"  # type: ignore[attr-defined]
+    assert offer.call_id == "c1;xfer1" and offer.from_tag == b_invite.from_.tag  # type: ignore[attr-defined]
     await feed(h, reply_to(new_invite, 200, "newtag", ANSWER, contact="sip:alice@203.0.113.7"), target)  # type: ignore[arg-type]
     assert only(h.take(target), Request, "ACK").to.tag == "newtag"
     to_caller = h.take(CALLER)
@@ -357,7 +360,7 @@ async def test_the_caller_transfers_the_callee_by_refer() -> None:
     assert only(h.take(target), Request, "BYE").call_id == new_invite.call_id
     ended = [e for e in h.cdr.events if isinstance(e, contract.CallEnded)]
     assert len(ended) == 1 and ended[0].disconnected_by == "callee"
-    assert {leg.tag for leg in ended[0].media} == {"a", "bobtag", "newtag"}
+    assert {leg.tag for leg in ended[0].media} == {"a", b_invite.from_.tag, new_invite.from_.tag}
 
 
 async def test_a_caller_behind_a_record_routing_proxy_keeps_it_on_its_route() -> None:
@@ -380,3 +383,17 @@ async def test_an_invite_requiring_an_extension_we_lack_is_proxied() -> None:
     bob = bind(h, "bob", "203.0.113.1")
     await feed(h, sdp_invite(extra="Require: 100rel\r\n"), CALLER)
     assert only(h.take(bob), Request, "INVITE").call_id == "c1" and not relay.requests
+
+
+async def test_early_media_from_one_branch_and_the_answer_from_another() -> None:
+    h, relay = anchored()
+    phone1, phone2 = bind(h, "bob", "203.0.113.1"), bind(h, "bob", "203.0.113.2")
+    await feed(h, sdp_invite(), CALLER)
+    inv1 = only(h.take(phone1), Request, "INVITE")
+    inv2 = only(h.take(phone2), Request, "INVITE")
+    await feed(h, reply_to(inv2, 183, "two", ANSWER), phone2)  # type: ignore[arg-type]
+    assert RELAY_HOST in only(h.take(CALLER), Response, 183).body.decode()
+    await feed(h, reply_to(inv1, 200, "one", ANSWER.replace("5000", "5002")), phone1)  # type: ignore[arg-type]
+    assert RELAY_HOST in only(h.take(CALLER), Response, 200).body.decode()
+    answers = [r for c, r in relay.requests if c == "answer"]
+    assert len(answers) == 2 and answers[0].to_tag == answers[1].to_tag == inv1.from_.tag  # type: ignore[attr-defined]
