@@ -60,16 +60,11 @@ class PortPool:
 
 
 SOCKET_BUFFER = 1 << 20
-_SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux: above net.core.rmem_max, with CAP_NET_ADMIN
-_SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
 
 
 def _deep_buffers(sock: socket.socket) -> None:
-    """1 MiB socket buffers: a relay thread that the scheduler delays for a few milliseconds must
-    not lose the packets that arrive meanwhile. The kernel caps SO_RCVBUF at net.core.rmem_max;
-    a process with CAP_NET_ADMIN may go above it."""
-    for force, plain in ((_SO_RCVBUFFORCE, socket.SO_RCVBUF), (_SO_SNDBUFFORCE, socket.SO_SNDBUF)):
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, force, SOCKET_BUFFER)
-        except OSError:
-            sock.setsockopt(socket.SOL_SOCKET, plain, SOCKET_BUFFER)
+    """Ask for 1 MiB socket buffers, which the kernel caps at net.core.rmem_max/wmem_max. The
+    relay does not force the buffers above that cap: a longer queue only turns a relay
+    thread's scheduling delays into late packets, and a phone's jitter buffer drops those anyway."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)

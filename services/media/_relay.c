@@ -101,7 +101,6 @@ typedef struct {
     int nlegs, cap;
     uint32_t next_gen;
     int nplaying;  /* legs with a prompt queued: the thread then wakes every few ms to pace it */
-    uint64_t batches;
 } Relay;
 
 static int64_t now_ns(void) {
@@ -194,13 +193,13 @@ static void account_rtp(leg_t *l, const unsigned char *p, int64_t arrival_ns) {
 
 /* Decide whether a packet from `src` is accepted on leg `l`; latches or relearns as the rules say. */
 static int accept_source(leg_t *l, const struct sockaddr_storage *src, socklen_t srclen,
-                         const unsigned char *p, int64_t t) {
+                         const unsigned char *p, int is_rtp, int64_t t) {
     if (!l->symmetric) return l->sdp_len && same_addr(src, &l->sdp_addr);
     if (l->latched && same_addr(src, &l->remote)) return 1;
     int ip_ok = !l->has_latch_ip || same_ip(src, &l->latch_ip);
     if (l->latched) {
         if (t - l->last_rx_ns < l->relatch_ns) return 0;  /* rule 3: the latched source is still talking */
-        int ssrc_ok = !l->rtcp && l->c.seq_started &&
+        int ssrc_ok = is_rtp && l->c.seq_started &&
                       ((uint32_t)p[8] << 24 | (uint32_t)p[9] << 16 | (uint32_t)p[10] << 8 | p[11]) == l->c.ssrc;
         if (!ip_ok && !ssrc_ok) return 0;
     } else if (!ip_ok) {
@@ -273,20 +272,22 @@ static void relay_leg(Relay *r, leg_t *l, batch_t *b) {
     for (int i = 0; i < n; i++) {
         unsigned char *p = b->buf[i];
         size_t len = b->rx[i].msg_len;
-        int minimum = l->rtcp ? RTCP_MIN : RTP_MIN;
-        if (len < (size_t)minimum || (p[0] >> 6) != 2 || (b->rx[i].msg_hdr.msg_flags & MSG_TRUNC) ||
-            (!l->rtcp && !rtp_header_fits(p, len))) {
+        /* RFC 5761 section 4: on an RTP port (rtcp-mux), second octets 192-223 are RTCP packet types. */
+        int is_rtp = !l->rtcp && !(len >= 2 && p[1] >= 192 && p[1] <= 223);
+        size_t minimum = is_rtp ? RTP_MIN : RTCP_MIN;
+        if (len < minimum || (p[0] >> 6) != 2 || (b->rx[i].msg_hdr.msg_flags & MSG_TRUNC) ||
+            (is_rtp && !rtp_header_fits(p, len))) {
             l->c.malformed++;
             continue;
         }
-        if (!accept_source(l, &b->src[i], b->rx[i].msg_hdr.msg_namelen, p, t)) {
+        if (!accept_source(l, &b->src[i], b->rx[i].msg_hdr.msg_namelen, p, is_rtp, t)) {
             l->c.foreign++;
             continue;
         }
         l->c.packets++;
         l->c.bytes += len;
         l->last_rx_ns = t;
-        if (!l->rtcp) {
+        if (is_rtp) {
             account_rtp(l, p, t);
             if (l->recording) record_payload(l, p, len);
         }
@@ -366,7 +367,6 @@ static void *relay_thread(void *arg) {
             for (int i = 0; i < r->nlegs; i++)
                 if (r->legs[i].active && r->legs[i].play) play_due(r, &r->legs[i], t);
         }
-        r->batches++;
         pthread_mutex_unlock(&r->lock);
     }
     free(b);
@@ -612,13 +612,12 @@ static PyObject *Relay_stats(Relay *r, PyObject *args) {
     double jitter_ms = (double)(copy.c.jitter >> 4) * 1000.0 / copy.clock_rate;
     PyObject *endpoint = format_address(&copy.remote, copy.remote_len);
     if (!endpoint) return NULL;
-    return Py_BuildValue("{s:K,s:K,s:L,s:d,s:K,s:K,s:N,s:O,s:L,s:L,s:L}",
+    return Py_BuildValue("{s:K,s:K,s:L,s:d,s:K,s:K,s:N,s:O,s:L,s:L}",
         "packets", (unsigned long long)copy.c.packets, "bytes", (unsigned long long)copy.c.bytes,
         "lost", (long long)lost_packets(&copy.c), "jitter_ms", jitter_ms,
         "malformed", (unsigned long long)copy.c.malformed, "foreign", (unsigned long long)copy.c.foreign,
         "endpoint", endpoint, "latched", copy.latched ? Py_True : Py_False,
-        "idle_ms", (long long)((t - copy.last_rx_ns) / 1000000),
-        "received_any", (long long)(copy.c.packets > 0), "recording_bytes", (long long)copy.rec_len);
+        "idle_ms", (long long)((t - copy.last_rx_ns) / 1000000), "recording_bytes", (long long)copy.rec_len);
 }
 
 /* record(leg, start) -> bytes of the payloads recorded so far when stopping, else None */

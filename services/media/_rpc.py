@@ -14,6 +14,7 @@ from libs.contracts.errors import BadRequest, BlobMissing, NotFound
 from services.media import _wav
 from services.media._metrics import PORTS_IN_USE, RPC_SECONDS, SESSIONS
 from services.media._sessions import Session, SessionManager, Side
+from services.media.protocol.sdp import MediaDescription
 
 
 class MediaRpc:
@@ -99,7 +100,7 @@ class MediaRpc:
         PORTS_IN_USE.set(self._sessions.ports.in_use)
 
 
-def _negotiated(session: Session, side: Side, index: int):
+def _negotiated(session: Session, side: Side, index: int) -> MediaDescription:
     """The codec the call settled on: the first format of the answer (RFC 3264 section 6.1)."""
     answer = session.b.media if session.b.media else side.media
     for media in answer:

@@ -317,3 +317,15 @@ def test_reoffer_keeps_a_latch_unless_the_endpoint_moved(manager: SessionManager
     manager.offer(moved)
     caller = leg_stats(manager, "fa")
     assert not caller.latched and caller.endpoint == "127.0.0.1:4010"
+
+
+def test_rtcp_multiplexed_on_the_rtp_port_is_relayed_apart(manager: SessionManager, phones: list[Phone]) -> None:
+    a, b, a_relay, _ = connect(manager, phones)
+    a.send(a_relay, 3)
+    receiver_report = bytes([0x80, 201, 0, 1]) + a.ssrc.to_bytes(4, "big")  # 8 octets (RFC 3550 6.4.2)
+    a.send_raw(a_relay, receiver_report)  # rtcp-mux (RFC 5761): RTCP on the RTP port
+    a.send(a_relay, 3)
+    got = [data for data, _ in b.receive(7)]
+    assert len(got) == 7 and receiver_report in got
+    caller = leg_stats(manager, "fa")
+    assert (caller.rtp.packets, caller.rtp.malformed, caller.rtp.lost) == (7, 0, 0)
