@@ -856,7 +856,10 @@ class B2bua:
         except GrammarError:
             supports = False
         if supports:
-            headers += [("Session-Expires", f"{call.interval};refresher=uas"), ("Require", "timer")]
+            # RFC 4028 section 9: a refresher the caller chose stands; otherwise we take it.
+            asked = timers.requested(call.a_invite)
+            refresher = asked.refresher if asked is not None and asked.refresher else "uas"
+            headers += [("Session-Expires", f"{call.interval};refresher={refresher}"), ("Require", "timer")]
         return headers
 
     def _start_refresh(self, call: Call) -> None:

@@ -397,3 +397,14 @@ async def test_early_media_from_one_branch_and_the_answer_from_another() -> None
     assert RELAY_HOST in only(h.take(CALLER), Response, 200).body.decode()
     answers = [r for c, r in relay.requests if c == "answer"]
     assert len(answers) == 2 and answers[0].to_tag == answers[1].to_tag == inv1.from_.tag  # type: ignore[attr-defined]
+
+
+async def test_the_caller_chosen_refresher_stands_in_the_2xx() -> None:
+    h, _ = anchored()
+    bob = bind(h, "bob", "203.0.113.1")
+    await feed(h, sdp_invite(extra="Supported: timer\r\nSession-Expires: 600;refresher=uac\r\n"), CALLER)
+    b_invite = only(h.take(bob), Request, "INVITE")
+    assert b_invite.headers.get("Session-Expires") == "600;refresher=uac"
+    await feed(h, reply_to(b_invite, 200, "bobtag", ANSWER), bob)  # type: ignore[arg-type]
+    ok = only(h.take(CALLER), Response, 200)
+    assert ok.headers.get("Session-Expires") == "600;refresher=uac" and ok.headers.get("Require") == "timer"
