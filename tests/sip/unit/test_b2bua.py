@@ -408,3 +408,28 @@ async def test_the_caller_chosen_refresher_stands_in_the_2xx() -> None:
     await feed(h, reply_to(b_invite, 200, "bobtag", ANSWER), bob)  # type: ignore[arg-type]
     ok = only(h.take(CALLER), Response, 200)
     assert ok.headers.get("Session-Expires") == "600;refresher=uac" and ok.headers.get("Require") == "timer"
+
+
+async def test_calls_beyond_the_limit_get_503() -> None:
+    h, relay = anchored(B2buaConfig(max_calls=1))
+    bind(h, "bob", "203.0.113.1")
+    await feed(h, sdp_invite("c1"), CALLER)
+    await feed(h, sdp_invite("c2"), CALLER)
+    busy = only(h.take(CALLER), Response, 503)
+    assert busy.call_id == "c2" and busy.headers.get("Retry-After") and relay.commands("c2") == []
+
+
+async def test_refer_without_one_refer_to_or_to_a_stranger_is_refused() -> None:
+    h, _ = anchored()
+    b_invite, ok, bob = await answered_call(h)
+    h.take()
+    base = in_dialog(
+        "REFER", str(ok.contacts[0].uri), f"<sip:alice@{DOMAIN}>;tag=a", str(ok.headers.get("To")), "c1", 2
+    )
+    await feed(h, base, CALLER)
+    assert only(h.take(CALLER), Response, 400)
+    stranger = base.replace("CSeq: 2", "CSeq: 3").replace("branch=z9hG4bKx", "branch=z9hG4bKy")
+    stranger = stranger.replace("Content-Length: 0", "Refer-To: <sip:someone@elsewhere.invalid>\r\nContent-Length: 0")
+    await feed(h, stranger, CALLER)
+    assert only(h.take(CALLER), Response, 403)
+    assert len(h.core.b2bua.calls) == 1  # the call goes on
