@@ -22,7 +22,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 parley \
  && useradd --system --uid 10001 --gid parley --no-create-home \
         --home-dir /var/lib/parley --shell /usr/sbin/nologin parley \
- && install -d -o parley -g parley -m 0750 /var/lib/parley
+ && install -d -o parley -g parley -m 0750 /var/lib/parley /var/lib/parley-cdr
 
 # Every dependency ships binary wheels for linux/amd64 and linux/arm64.
 # The one C source is Parley's own media relay (services/media/_relay.c),

@@ -52,6 +52,16 @@ SERVICES: tuple[ServiceSpec, ...] = (
         owns_database=True,
     ),
     ServiceSpec(
+        name="cdr",
+        module="services.cdr",
+        settings="services.cdr.config:CdrSettings",
+        endpoints=(
+            ("CDR REST API", "http://{host}:{api_port}/api/v1/cdrs"),
+            ("CDR API docs", "http://{host}:{api_port}/docs"),
+        ),
+        owns_database=True,
+    ),
+    ServiceSpec(
         name="smtp",
         module="services.smtp",
         settings="services.smtp.config:SmtpSettings",

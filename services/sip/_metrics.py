@@ -20,3 +20,7 @@ RATE_LIMITED = Counter(
 ANCHORED_CALLS = Gauge("parley_sip_anchored_calls", "Calls the B2BUA holds now (media through the relay)")
 CALLS_ENDED = Counter("parley_sip_anchored_calls_ended_total", "Anchored calls ended, by who hung up",
                       ["disconnected_by"])  # fmt: skip
+SUBSCRIPTIONS = Gauge("parley_sip_subscriptions", "SUBSCRIBE dialogs this replica holds now")
+NOTIFIES = Counter("parley_sip_notifies_total", "NOTIFY requests sent, by event package", ["package"])
+PUBLICATIONS = Counter("parley_sip_publications_total", "PUBLISH outcomes (ok, refused)", ["result"])
+FORWARDED = Counter("parley_sip_calls_forwarded_total", "Calls sent on by a forwarding rule", ["rule"])

@@ -73,6 +73,17 @@ class SipSettings(BaseSettings):
     )
     min_se: int = Field(90, ge=1, description="Shortest session interval accepted (422 with Min-SE below it).")
     max_calls: int = Field(10000, ge=1, description="Most anchored calls one replica holds; more get 503.")
+    subscribe_min_expires: int = Field(
+        60, ge=1, description="Shortest SUBSCRIBE or PUBLISH accepted (423 Interval Too Brief below)."
+    )
+    subscribe_max_expires: int = Field(7200, ge=60, description="Longest subscription granted; longer ones are cut.")
+    subscribe_default_expires: int = Field(3600, ge=60, description="Subscription time when the SUBSCRIBE asks none.")
+    publish_max_expires: int = Field(
+        3600, ge=60, description="Longest presence publication (PUBLISH) kept; also its default."
+    )
+    max_subscriptions: int = Field(
+        100_000, ge=1, description="Subscriptions one replica holds at most; more SUBSCRIBEs get 503."
+    )
 
     def host_name(self, suite: SuiteSettings) -> str:
         if self.advertised_host:

@@ -20,8 +20,11 @@ from libs.ops.serving import http_servers, wait_for_stop
 from libs.tls import ensure_self_signed
 from services.sip._b2bua import B2bua, B2buaConfig
 from services.sip._core import CoreConfig, SipCore
+from services.sip._forwarding import SettingsCache
 from services.sip._media_client import BusMediaClient
 from services.sip._nonces import NonceBook
+from services.sip._presence import PresencePolicy
+from services.sip._presence_bus import PresenceRuntime
 from services.sip._registrar import RegistrarPolicy
 from services.sip._stores import CallRecords, LocationStore, PendingMessages
 from services.sip.config import SipSettings
@@ -95,6 +98,13 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: SipSettings
         core.b2bua = B2bua(core, BusMediaClient(bus, timeout=settings.media_timeout), B2buaConfig(
             session_expires=settings.session_expires, min_se=settings.min_se, max_calls=settings.max_calls,
             invite_timeout=settings.invite_timeout))  # fmt: skip
+    presence = PresenceRuntime(bus, core, PresencePolicy(
+        min_expires=settings.subscribe_min_expires, max_expires=settings.subscribe_max_expires,
+        default_expires=settings.subscribe_default_expires, publish_max_expires=settings.publish_max_expires,
+        max_subscriptions=settings.max_subscriptions))  # fmt: skip
+    await presence.start()
+    core.forwarding = SettingsCache(bus)
+    await core.forwarding.watch()
     transport = SipTransport(
         hosts=hosts, udp_port=settings.udp_port, tcp_port=settings.tcp_port, tls_port=settings.tls_port,
         tls_context=tls_context(settings, suite), limits=limits, on_message=core.receive,
@@ -114,6 +124,7 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: SipSettings
         if core.b2bua is not None:
             await core.b2bua.close()  # hang up anchored calls while the transport can still say so
         await transport.close()
+        await presence.close()
         await core.close()
     await bus.close()
     _log.info("sip.stopped")
