@@ -20,8 +20,9 @@ store, run a command against storage), write the responses.
   (RFC 9051 section 5.4: at least 30 minutes) from the last command; IDLE
   does not reset it, so a client re-issues IDLE within that time. The read
   waits for what is left of it and ends the session with `* BYE`.
-- Updates: after login the connection subscribes to
-  `storage.mailbox.changed.<account>`; an event for the selected mailbox
+- Updates: after login the connection follows
+  `storage.mailbox.changed.<account>` (one bus subscription per account
+  and process, shared by its sessions: `_changes.py`); an event for the selected mailbox
   marks it stale. During IDLE a second task sends EXISTS, EXPUNGE and FETCH
   FLAGS at once while the loop waits for DONE (`_lock` keeps its writes
   apart from the loop's); otherwise they go out after the next command.
@@ -48,6 +49,7 @@ from libs.bus import Bus
 from libs.log import get_logger
 from libs.net import ConnectionLimiter, Deflate, Listener, ReadTimeout, StreamCorrupt, TlsFailed, WriteTimeout
 from services.imap import _acl, _auth, _mailboxes, _messages, _metrics, _shared, _store
+from services.imap._changes import ChangeFeed
 from services.imap._context import Completion, Context
 from services.imap._mailbox import MailboxGone
 from services.imap._upload import Upload
@@ -115,9 +117,10 @@ class Connection:
 
     def __init__(
         self, *, stream: net.Connection[SessionConfig], bus: Bus, blobs: BlobStore, login: DirectoryAuth,
-        timeouts: Timeouts, account_limiter: ConnectionLimiter | None = None,
+        timeouts: Timeouts, changes: ChangeFeed, account_limiter: ConnectionLimiter | None = None,
     ) -> None:  # fmt: skip
         self.stream = stream
+        self.changes = changes
         self.account_limiter = account_limiter
         self._account: str | None = None
         self.listener = stream.listener
@@ -399,7 +402,7 @@ class Connection:
         self.ctx.store = _store.Store(self.bus, account)
         self.log = self.log.bind(account=account)
         with contextlib.suppress(Exception):
-            self._subscription = await self.bus.nc.subscribe(
+            self._subscription = await self.changes.subscribe(
                 _store.mailbox_changed_subject(account), cb=self._on_change
             )
         self.log.info("imap.login.succeeded", mechanism=mechanism)
@@ -418,7 +421,7 @@ class Connection:
             self._followed = None
         if owner is not None:
             with contextlib.suppress(Exception):
-                subscription = await self.bus.nc.subscribe(_store.mailbox_changed_subject(owner), cb=self._on_change)
+                subscription = await self.changes.subscribe(_store.mailbox_changed_subject(owner), cb=self._on_change)
                 self._followed = (owner, subscription)
 
     async def _on_change(self, msg: Any) -> None:
@@ -465,6 +468,7 @@ class ImapServer(net.FrontEnd[SessionConfig]):
         self.bus = bus
         self.blobs = blobs
         self.login = _auth.directory_login(bus)
+        self.changes = ChangeFeed(bus)  # one bus subscription per account, not per session
         self.timeouts = timeouts
         self._server = net.Server(
             listeners, hosts=host, front_end=self, max_connections_per_client=max_connections_per_client,
@@ -488,7 +492,7 @@ class ImapServer(net.FrontEnd[SessionConfig]):
         try:
             await Connection(
                 stream=connection, bus=self.bus, blobs=self.blobs, login=self.login, timeouts=self.timeouts,
-                account_limiter=self.account_limiter,
+                changes=self.changes, account_limiter=self.account_limiter,
             ).run()  # fmt: skip
         finally:
             _metrics.OPEN_SESSIONS.labels(name).dec()

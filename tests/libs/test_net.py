@@ -508,3 +508,24 @@ async def test_close_cuts_busy_sessions_after_the_grace(harness: Harness) -> Non
     assert server.open_connections == 0
     busy_writer.close()
     idle_writer.close()
+
+
+# --- the connection's read/write flags ---------------------------------------------------------
+
+
+async def test_flag_wakes_every_waiter_and_forgets_waiters_that_gave_up() -> None:
+    from libs.net.connection import _Flag
+
+    flag = _Flag()
+    assert not flag.is_set()
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(flag.wait(), 0.01)  # gives up: its future must not linger
+    waiters = [asyncio.ensure_future(flag.wait()) for _ in range(3)]
+    await asyncio.sleep(0)
+    assert not any(w.done() for w in waiters)
+    flag.set()
+    await asyncio.wait_for(asyncio.gather(*waiters), 1)
+    assert flag.is_set()
+    await asyncio.wait_for(flag.wait(), 1)  # set: returns at once
+    flag.clear()
+    assert not flag.is_set() and not flag._waiters
