@@ -76,7 +76,14 @@ async def open_queries(url: str) -> HotQueries:
     if is_sqlite(url):
         return SqliteQueries(make_url(url).database or ":memory:")
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    return PostgresQueries(await asyncpg.create_pool(dsn, min_size=1, max_size=10))
+    # These statements leave no session state behind (no SET, LISTEN, locks or cursors), so a
+    # connection goes back to the pool without asyncpg's reset, which is a round trip per query.
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=10, reset=_nothing_to_reset)
+    return PostgresQueries(pool)
+
+
+async def _nothing_to_reset(_connection: asyncpg.Connection) -> None:
+    return None
 
 
 class SqliteQueries(HotQueries):

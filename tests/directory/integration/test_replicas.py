@@ -140,8 +140,12 @@ async def test_replicas_see_each_others_changes_through_events(
         "PARLEY_DIRECTORY_AUTH_MAX_FAILURES_ACCOUNT": "100000",
         "PARLEY_DIRECTORY_AUTH_MAX_FAILURES_CLIENT": "100000",
     }
-    first = directory_process(tmp_path / "a", nats_server.url, database_url, **cache).start()
-    second = directory_process(tmp_path / "b", nats_server.url, database_url, **cache).start()
+    first = started(directory_process(tmp_path / "a", nats_server.url, database_url, **cache))
+    try:
+        second = started(directory_process(tmp_path / "b", nats_server.url, database_url, **cache))
+    except Exception:
+        first.stop()
+        raise
     bus = await Bus.open(nats_server.url, name="cache-test", timeout=10)
     admin = httpx.Client(base_url=f"http://127.0.0.1:{admin_port(first)}/api/v1", auth=("admin", "farm-admin"))
     try:
@@ -170,6 +174,17 @@ async def test_replicas_see_each_others_changes_through_events(
         await bus.close()
         first.stop()
         second.stop()
+
+
+def started(process: ServiceProcess) -> ServiceProcess:
+    """Started and ready; one at a time (the first runs the migrations), with room for a busy machine."""
+    process.start(wait=False)
+    try:
+        process.wait_ready(timeout=120)
+    except Exception:
+        process.stop()
+        raise
+    return process
 
 
 async def resolved(bus: Bus, address: str, count: int = 20) -> set[tuple[str, ...]]:
