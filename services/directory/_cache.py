@@ -14,7 +14,8 @@ Rules (docs/directory.md, "The read cache"):
   event is lost (a replica that dies between commit and publish).
 - A read that started before an invalidation does not store what it read:
   it might be the old row (`generation`).
-- At most `max_entries` keys per table; past that the oldest go first.
+- At most `max_entries` keys per table; past that the oldest go first, and
+  expired values are dropped as new ones come in.
 """
 
 from __future__ import annotations
@@ -52,10 +53,16 @@ class Expiring:
     def put(self, key: Hashable, value: Any) -> None:
         if self.ttl <= 0 or self.max_entries <= 0:
             return
-        self._values.pop(key, None)  # re-inserted at the end: dicts evict in insertion order
-        self._values[key] = (self._clock() + self.ttl, value)
-        while len(self._values) > self.max_entries:
-            del self._values[next(iter(self._values))]
+        now = self._clock()
+        self._values.pop(key, None)  # re-inserted at the end: the dict stays in expiry order
+        self._values[key] = (now + self.ttl, value)
+        # Drop what has expired from the front, and the oldest past the bound, so memory
+        # follows the recent request rate rather than the size of the directory.
+        while self._values:
+            oldest = next(iter(self._values))
+            if len(self._values) <= self.max_entries and self._values[oldest][0] >= now:
+                break
+            del self._values[oldest]
 
     def forget(self, key: Hashable) -> None:
         self._values.pop(key, None)

@@ -44,7 +44,7 @@ class DirectorySettings(BaseSettings):
         ),
     )
     cache_entries: int = Field(
-        100_000, ge=0, description="Addresses (and, separately, credentials) a replica's read cache holds at most."
+        50_000, ge=0, description="Addresses (and, separately, credentials) a replica's read cache holds at most."
     )
     max_resolve_depth: int = Field(
         10,

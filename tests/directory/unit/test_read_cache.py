@@ -41,6 +41,16 @@ def test_oldest_entries_go_first_past_the_bound() -> None:
     assert cache.get("b") == "b2" and cache.get("c") is MISSING
 
 
+def test_expired_values_are_dropped_as_new_ones_come_in() -> None:
+    clock = Clock()
+    cache = Expiring(ttl=10, max_entries=100, clock=clock)
+    for i in range(50):
+        cache.put(i, i)
+    clock.now += 11
+    cache.put("new", "new")
+    assert len(cache) == 1
+
+
 def test_zero_ttl_or_size_disables_the_cache() -> None:
     for cache in (Expiring(ttl=0, max_entries=10), Expiring(ttl=10, max_entries=0)):
         cache.put("k", "v")
