@@ -91,8 +91,12 @@ def _is_atext(ch: str) -> bool:
     return unicodedata.category(ch)[0] not in ("C", "Z")
 
 
+@lru_cache(maxsize=16384)
 def parse_address(text: str) -> Address:
-    """Parse `local@domain` (optionally inside `<...>`) into its canonical form."""
+    """Parse `local@domain` (optionally inside `<...>`) into its canonical form.
+
+    Remembered for recent texts (Address is immutable): resolving a group parses every
+    member's address, and the same members, aliases and logins come back again and again."""
     raw = text.strip()
     if raw.startswith("<") and raw.endswith(">"):
         raw = raw[1:-1].strip()
