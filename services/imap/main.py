@@ -27,7 +27,7 @@ from services.imap.transport import ImapServer, Timeouts
 SERVICE_NAME = "imap"
 
 #: Advertised by the core but not served here (docs/imap.md, "What is left").
-NOT_OFFERED = frozenset({"ACL", "RIGHTS=texk", "WITHIN"})
+NOT_OFFERED = frozenset({"WITHIN"})
 
 _log = get_logger()
 

@@ -47,7 +47,7 @@ from libs.blobs import BlobStore
 from libs.bus import Bus
 from libs.log import get_logger
 from libs.net import ConnectionLimiter, Deflate, Listener, ReadTimeout, StreamCorrupt, TlsFailed, WriteTimeout
-from services.imap import _auth, _mailboxes, _messages, _metrics, _store
+from services.imap import _acl, _auth, _mailboxes, _messages, _metrics, _shared, _store
 from services.imap._context import Completion, Context
 from services.imap._mailbox import MailboxGone
 from services.imap._upload import Upload
@@ -88,7 +88,7 @@ HANDLERS: dict[type[c.Command], Any] = {
     c.Move: _messages.handle_copy, c.Expunge: _messages.handle_expunge, c.Close: _messages.handle_close,
     c.Unselect: _messages.handle_close, c.Check: _messages.handle_check, c.Noop: _messages.handle_check,
     c.Search: _messages.handle_search, c.Sort: _messages.handle_sort, c.Thread: _messages.handle_thread,
-    c.Append: _messages.handle_append,
+    c.Append: _messages.handle_append, **_acl.HANDLERS,
 }  # fmt: skip
 
 #: RFC 9051 section 7.5.1: no EXPUNGE while answering FETCH, STORE or SEARCH (the UID forms may).
@@ -135,6 +135,8 @@ class Connection:
         self._uploads: dict[int, Upload] = {}
         self.sasl = _auth.SaslExchange(login, client_address=self.peer)
         self._subscription: Any = None
+        #: The owner of the selected shared mailbox, whose events we follow too, and that subscription.
+        self._followed: tuple[str, Any] | None = None
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()  # the loop's work and the IDLE updater's writes, one at a time
         self._idle_task: asyncio.Task[None] | None = None
@@ -182,6 +184,7 @@ class Connection:
         for upload in self._uploads.values():
             with contextlib.suppress(Exception):
                 await upload.abort()
+        await self._follow_owner(None)
         if self._subscription is not None:
             with contextlib.suppress(Exception):
                 await self._subscription.unsubscribe()
@@ -337,12 +340,15 @@ class Connection:
         started = time.monotonic()
         handler = HANDLERS.get(type(command))
         if handler is None:
-            # ACL (RFC 4314) is not offered; its commands are refused the same way everywhere.
             completion = Completion("NO", f"{command.name} is not supported", responses.code("CANNOT"))
         else:
             if isinstance(command, c.Noop) and self.ctx.selected is not None:
                 self.ctx.selected.stale = True  # NOOP is how clients poll: look, even without events
             completion = await handler(self.ctx, command)
+        if self.ctx.store is not None:
+            selected = self.ctx.selected
+            where = self.ctx.store.at(selected.name) if selected is not None else None
+            await self._follow_owner(where.owner if where is not None and where.shared else None)
         if completion.status != "BAD":
             no_expunge = isinstance(command, _NO_EXPUNGE) and not getattr(command, "uid", False)
             await self._send_updates(allow_expunge=not no_expunge)
@@ -401,12 +407,26 @@ class Connection:
         self._touch()
         return out
 
+    async def _follow_owner(self, owner: str | None) -> None:
+        """Subscribe to the events of the selected shared mailbox's owner (and only while it is
+        selected): that is where storage tells of its changes."""
+        if (self._followed[0] if self._followed else None) == owner:
+            return
+        if self._followed is not None:
+            with contextlib.suppress(Exception):
+                await self._followed[1].unsubscribe()
+            self._followed = None
+        if owner is not None:
+            with contextlib.suppress(Exception):
+                subscription = await self.bus.nc.subscribe(_store.mailbox_changed_subject(owner), cb=self._on_change)
+                self._followed = (owner, subscription)
+
     async def _on_change(self, msg: Any) -> None:
         mailbox = self.ctx.selected
-        if mailbox is None:
+        if mailbox is None or self._account is None:
             return
         try:
-            event = _store.parse_change(msg.data)
+            event = _shared.as_seen_by(self._account, _store.parse_change(msg.data))
         except ValueError:
             return
         if mailbox.apply(event):

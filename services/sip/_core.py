@@ -41,8 +41,10 @@ from libs.contracts import sip as contract
 from libs.contracts.directory import ResolveStatus
 from libs.contracts.errors import ServiceError
 from libs.log import get_logger
+from services.sip import _forwarding as forwarding
 from services.sip import _metrics as metrics
 from services.sip import _routing as routing
+from services.sip._forwarding import ForwardRules
 from services.sip._ratelimit import ClientRateLimiter
 from services.sip._registrar import RegisterRefused, RegistrarPolicy, apply_register, contact_headers, live
 from services.sip._stores import CallRecords, LocationStore, PendingMessages
@@ -79,7 +81,7 @@ from services.sip.transport import Peer, parse_peer
 
 _log = get_logger()
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE, INFO, UPDATE, REFER, PRACK, NOTIFY"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE, INFO, UPDATE, REFER, PRACK, NOTIFY, SUBSCRIBE, PUBLISH"
 PRESENCE_METHODS = ("SUBSCRIBE", "PUBLISH")
 DIALOG_FORMING = ("INVITE",)
 
@@ -126,6 +128,10 @@ class _Fork:
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     result: asyncio.Future[int] | None = None
     record_route: bool = False
+    forward: ForwardRules | None = None  # the current callee's forwarding rules (INVITE only)
+    visited: set[str] = field(default_factory=set)  # callees tried so far: forwarding never loops back
+    hops: int = 0
+    no_answer_timer: asyncio.TimerHandle | None = None
 
 
 @dataclass
@@ -150,6 +156,8 @@ class SipCore:
         self.pending = pending
         self.cdr = cdr
         self.publish_im = publish_im
+        self.presence: Any = None  # the notifier (_presence.PresenceServer), attached by main
+        self.forwarding: Any = None  # per-account forwarding rules (_forwarding.SettingsCache), attached by main
         self.layer = TransactionLayer(TimerConfig(t1=config.t1), auto_trying=True)
         self.limiter = ClientRateLimiter(rate=config.client_rate, burst=config.client_burst)
         self._forks: dict[TransactionKey, _Fork] = {}  # by upstream server key
@@ -273,6 +281,9 @@ class SipCore:
         if not isinstance(request.uri, SipUri):
             return self._reply(key, request, 416)
         ours = routing.pop_own_route(request, self._is_us)
+        if request.method in PRESENCE_METHODS and not request.routes and self.presence is not None:
+            if await self.presence.handle(key, request, peer):
+                return None
         if request.to.tag is not None:
             # In-dialog: we are on the path only if we Record-Routed the dialog, so its
             # first Route named us. Anything else is not ours to relay.
@@ -323,10 +334,11 @@ class SipCore:
         account = outcome.account
         assert account is not None
         now = time.time()
+        reachable_before: list[bool] = []  # a live binding before this REGISTER (presence wants the flips)
         result = await self.locations.change(
             account,
-            lambda bindings: apply_register(request, bindings, now=now, policy=self.config.registrar,
-                                            source=peer.text(), node=self.config.node),
+            lambda bindings: reachable_before.append(any(b.expires_at > now for b in bindings)) or apply_register(
+                request, bindings, now=now, policy=self.config.registrar, source=peer.text(), node=self.config.node),
         )  # fmt: skip
         if isinstance(result, RegisterRefused):
             metrics.REGISTRATIONS.labels("error").inc()
@@ -340,6 +352,9 @@ class SipCore:
         _log.info("sip.register.accepted", account=account, bindings=len(result.bindings), peer=peer.text())
         if result.changed and result.bindings:
             self._spawn(self._deliver_pending(account))
+        if result.changed and self.presence is not None:
+            flipped = bool(reachable_before) and reachable_before[-1] != bool(result.bindings)
+            self._spawn(self.presence.registered(account, reachable_changed=flipped))
 
     def _refuse_auth(self, key: TransactionKey, request: Request, status: AuthStatus, realm: str, *,
                      proxy: bool) -> None:  # fmt: skip
@@ -391,14 +406,36 @@ class SipCore:
                     await self.pending.keep(account, request.to_bytes())
                     metrics.IM_STORED.inc()
                 return self._reply(key, request, 202, "Accepted (stored for delivery)")
-        if not bindings:
+        rules = None
+        if request.method == "INVITE" and self.forwarding is not None:
+            rules = await self.forwarding.rules(callee)
+        if not bindings and (rules is None or (rules.always is None and rules.no_answer is None)):
             return self._reply(key, request, 480)
         fork = _Fork(upstream=key, request=request, groups=routing.target_groups(bindings), callee=callee,
-                     caller=caller, record_route=request.method in DIALOG_FORMING)  # fmt: skip
+                     caller=caller, record_route=request.method in DIALOG_FORMING, forward=rules,
+                     visited={callee.lower()})  # fmt: skip
         self._forks[key] = fork
         if request.method == "INVITE":
             self._call_attempted(request, caller, callee)
+        if (
+            rules is not None
+            and rules.always is not None
+            and await forwarding.divert(self, fork, "always", rules.always)
+        ):
+            return None
+        if not bindings:
+            # Nobody registered: the callee does not answer.
+            if (
+                rules is None
+                or rules.no_answer is None
+                or not await forwarding.divert(self, fork, "no_answer", rules.no_answer)
+            ):
+                fork.final_sent = True
+                self._reply(key, request, 480)
+                self._call_failed(fork, 480)
+            return None
         await self._next_group(fork)
+        forwarding.start_no_answer(self, fork)
 
     async def _outbound_allowed(self, key: TransactionKey, request: Request, peer: Peer) -> str | None:
         """The authenticated local account sending `request`, or None after answering it (403/407).
@@ -516,6 +553,8 @@ class SipCore:
     def _on_response(self, key: TransactionKey, resp: Response) -> None:
         found = self._branches.get(key)
         if found is None:
+            if self.presence is not None:
+                self.presence.on_response(key, resp)  # a NOTIFY of ours
             return
         fork, branch = found
         if resp.status < 200:
@@ -593,6 +632,9 @@ class SipCore:
             return
         best = routing.best_response(fork.finals)
         status = best.status if best is not None else 408
+        rule = fork.forward.for_status(status) if fork.forward is not None and not fork.cancelled else None
+        if rule is not None and await forwarding.divert(self, fork, *rule):
+            return
         fork.final_sent = True
         if fork.upstream is not None:
             if best is None:
@@ -618,6 +660,8 @@ class SipCore:
 
     def _on_branch_failure(self, key: TransactionKey, status: int) -> None:
         found = self._branches.get(key)
+        if found is None and self.presence is not None:
+            self.presence.on_failure(key)
         if found is None or found[1].done:
             return
         fork, branch = found

@@ -17,3 +17,7 @@ IM_DELIVERED_LATER = Counter("parley_sip_im_delivered_later_total", "Stored MESS
 RATE_LIMITED = Counter(
     "parley_sip_requests_rate_limited_total", "New requests refused (503) for a client over its rate"
 )
+SUBSCRIPTIONS = Gauge("parley_sip_subscriptions", "SUBSCRIBE dialogs this replica holds now")
+NOTIFIES = Counter("parley_sip_notifies_total", "NOTIFY requests sent, by event package", ["package"])
+PUBLICATIONS = Counter("parley_sip_publications_total", "PUBLISH outcomes (ok, refused)", ["result"])
+FORWARDED = Counter("parley_sip_calls_forwarded_total", "Calls sent on by a forwarding rule", ["rule"])

@@ -61,6 +61,18 @@ class SipSettings(BaseSettings):
         900.0, gt=0, description="Seconds a TCP/TLS connection may stay silent (keep-alives count) before it closes."
     )
 
+    subscribe_min_expires: int = Field(
+        60, ge=1, description="Shortest SUBSCRIBE or PUBLISH accepted (423 Interval Too Brief below)."
+    )
+    subscribe_max_expires: int = Field(7200, ge=60, description="Longest subscription granted; longer ones are cut.")
+    subscribe_default_expires: int = Field(3600, ge=60, description="Subscription time when the SUBSCRIBE asks none.")
+    publish_max_expires: int = Field(
+        3600, ge=60, description="Longest presence publication (PUBLISH) kept; also its default."
+    )
+    max_subscriptions: int = Field(
+        100_000, ge=1, description="Subscriptions one replica holds at most; more SUBSCRIBEs get 503."
+    )
+
     def host_name(self, suite: SuiteSettings) -> str:
         if self.advertised_host:
             return self.advertised_host

@@ -19,7 +19,10 @@ from libs.ops.runner import run
 from libs.ops.serving import http_servers, wait_for_stop
 from libs.tls import ensure_self_signed
 from services.sip._core import CoreConfig, SipCore
+from services.sip._forwarding import SettingsCache
 from services.sip._nonces import NonceBook
+from services.sip._presence import PresencePolicy
+from services.sip._presence_bus import PresenceRuntime
 from services.sip._registrar import RegistrarPolicy
 from services.sip._stores import CallRecords, LocationStore, PendingMessages
 from services.sip.config import SipSettings
@@ -89,6 +92,13 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: SipSettings
 
     core = SipCore(config, send=send, directory=directory, auth=auth, locations=locations, pending=pending,
                    cdr=cdr, publish_im=bus.publish)  # fmt: skip
+    presence = PresenceRuntime(bus, core, PresencePolicy(
+        min_expires=settings.subscribe_min_expires, max_expires=settings.subscribe_max_expires,
+        default_expires=settings.subscribe_default_expires, publish_max_expires=settings.publish_max_expires,
+        max_subscriptions=settings.max_subscriptions))  # fmt: skip
+    await presence.start()
+    core.forwarding = SettingsCache(bus)
+    await core.forwarding.watch()
     transport = SipTransport(
         hosts=hosts, udp_port=settings.udp_port, tcp_port=settings.tcp_port, tls_port=settings.tls_port,
         tls_context=tls_context(settings, suite), limits=limits, on_message=core.receive,
@@ -106,6 +116,7 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: SipSettings
         await wait_for_stop(stop, *endpoints)
         _log.info("sip.stopping")
         await transport.close()
+        await presence.close()
         await core.close()
     await bus.close()
     _log.info("sip.stopped")

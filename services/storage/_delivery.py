@@ -28,6 +28,7 @@ from services.storage._fts import index_text
 from services.storage._mailboxes import get_mailbox
 from services.storage._metadata import Metadata, extract
 from services.storage._quota import Limits, add_usage
+from services.storage._rights import ALL, require, restrict
 from services.storage.models import Mailbox, StoredMessage
 
 _log = get_logger()
@@ -197,6 +198,10 @@ async def append(ctx: StorageContext, request: contract.AppendRequest) -> contra
     flags = parse_flags(request.flags)
     async with ctx.uow() as work:
         mailbox = await get_mailbox(work.session, request.account, request.mailbox, lock=True)
+        rights = await require(work.session, mailbox, request.actor, "i")
+        if rights is not ALL:
+            # RFC 4314 section 4: an APPEND sets only the flags the user may set.
+            flags = restrict(FlagSet(frozenset(), ()), flags, rights)
         message = await store_message(
             work, mailbox=mailbox, digest=request.blob, metadata=metadata, flags=flags,
             internal_date=request.internal_date or datetime.now(UTC), limits=limits,

@@ -25,7 +25,7 @@ from libs.bus import Encoded
 from libs.contracts import storage as contract
 from services.storage._context import StorageContext
 from services.storage._flags import CANONICAL
-from services.storage._mailboxes import get_mailbox
+from services.storage._mailboxes import mailbox_for
 from services.storage._messages import uid_condition
 from services.storage.models import StoredMessage
 
@@ -40,7 +40,7 @@ _DATES = ("internal_date", "sent_date")
 
 async def fetch(ctx: StorageContext, request: contract.FetchRequest) -> Encoded:
     async with ctx.read() as session:
-        mailbox = await get_mailbox(session, request.account, request.mailbox)
+        mailbox = await mailbox_for(session, request.account, request.mailbox, request.actor, "r")
         dialect = session.bind.dialect.name
         matching = [StoredMessage.mailbox_id == mailbox.id, uid_condition(request.uids)]
         if request.changed_since is not None:

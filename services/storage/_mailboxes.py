@@ -16,14 +16,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.contracts import storage as contract
-from libs.contracts.errors import BadRequest, Conflict, MailboxExists, MailboxNotFound
+from libs.contracts.errors import BadRequest, Conflict, Forbidden, MailboxExists, MailboxNotFound
 from libs.db.unit_of_work import Work
 from services.storage._blobrefs import drop_refs
 from services.storage._context import StorageContext
 from services.storage._fts import delete_text
 from services.storage._names import SEPARATOR, canonical_name, is_child
 from services.storage._quota import remove_usage
-from services.storage.models import Mailbox, Meta, StoredMessage, utcnow
+from services.storage._rights import require
+from services.storage.models import Mailbox, MailboxAcl, Meta, StoredMessage, utcnow
 
 UIDVALIDITY_KEY = "last_uidvalidity"
 
@@ -96,6 +97,27 @@ async def get_mailbox(session: AsyncSession, account: str, name: str, *, lock: b
     return mailbox
 
 
+async def mailbox_for(
+    session: AsyncSession, account: str, name: str, actor: str | None, needed: str, *, lock: bool = False
+) -> Mailbox:
+    """`account`'s mailbox, once `actor` is known to hold the rights in `needed` on it."""
+    mailbox = await get_mailbox(session, account, name, lock=lock)
+    await require(session, mailbox, actor, needed)
+    return mailbox
+
+
+async def _parent_for(session: AsyncSession, account: str, name: str, actor: str | None) -> Mailbox | None:
+    """The parent of a mailbox about to be made (by CREATE or RENAME), checked for `k` (RFC 4314
+    section 4) when someone else than the owner makes it; None at the top level, where only the
+    owner creates."""
+    parent = name.rpartition(SEPARATOR)[0]
+    if actor is None or actor == account:
+        return await session.scalar(select(Mailbox).where(Mailbox.account == account, Mailbox.name == parent))
+    if not parent:
+        raise Forbidden("no_permission: only the owner creates top-level mailboxes")
+    return await mailbox_for(session, account, parent, actor, "k")
+
+
 async def info(
     session: AsyncSession, mailbox: Mailbox, *, names: set[str] | None = None, counts: bool = True
 ) -> contract.MailboxInfo:
@@ -147,7 +169,7 @@ async def list_mailboxes(ctx: StorageContext, request: contract.MailboxListReque
 
 async def mailbox_status(ctx: StorageContext, request: contract.MailboxStatusRequest) -> contract.MailboxInfo:
     async with ctx.uow() as work:
-        mailbox = await get_mailbox(work.session, request.account, request.name)
+        mailbox = await mailbox_for(work.session, request.account, request.name, request.actor, "r")
         return await info(work.session, mailbox)
 
 
@@ -171,6 +193,7 @@ async def create_mailbox(ctx: StorageContext, request: contract.MailboxCreateReq
         raise BadRequest(f"unknown special use {request.special_use!r}")
     async with ctx.uow() as work:
         await ensure_defaults(work.session, request.account)
+        parent = await _parent_for(work.session, request.account, name, request.actor)
         if await _exists(work.session, request.account, name):
             raise MailboxExists(f"mailbox_exists: {name}")
         mailbox = Mailbox(
@@ -184,8 +207,17 @@ async def create_mailbox(ctx: StorageContext, request: contract.MailboxCreateReq
         )
         work.session.add(mailbox)
         await work.session.flush()
+        if parent is not None:
+            await _inherit_acl(work.session, parent, mailbox)
         _changed(work, mailbox, contract.ChangeKind.MAILBOX_CREATED)
         return await info(work.session, mailbox, counts=False)
+
+
+async def _inherit_acl(session: AsyncSession, parent: Mailbox, child: Mailbox) -> None:
+    """A new mailbox starts with its parent's access control list (as Cyrus does), so what is
+    shared stays shared below it and whoever created it with `k` can see it."""
+    for entry in list(await session.scalars(select(MailboxAcl).where(MailboxAcl.mailbox_id == parent.id))):
+        session.add(MailboxAcl(mailbox_id=child.id, identifier=entry.identifier, rights=entry.rights))
 
 
 async def _exists(session: AsyncSession, account: str, name: str) -> bool:
@@ -196,7 +228,12 @@ async def rename_mailbox(ctx: StorageContext, request: contract.MailboxRenameReq
     new_name = canonical_name(request.new_name)
     async with ctx.uow() as work:
         session = work.session
-        mailbox = await get_mailbox(session, request.account, request.name, lock=True)
+        # RFC 4314 section 4: RENAME needs x on the mailbox and k on the new parent.
+        mailbox = await mailbox_for(session, request.account, request.name, request.actor, "x", lock=True)
+        if request.actor not in (None, request.account):
+            if mailbox.name == "INBOX":
+                raise Forbidden("no_permission: only the owner renames INBOX")
+            await _parent_for(session, request.account, new_name, request.actor)
         if await _exists(session, request.account, new_name):
             raise MailboxExists(f"mailbox_exists: {new_name}")
         if is_child(new_name, mailbox.name):
@@ -232,7 +269,7 @@ async def rename_mailbox(ctx: StorageContext, request: contract.MailboxRenameReq
 async def delete_mailbox(ctx: StorageContext, request: contract.MailboxDeleteRequest) -> contract.Done:
     async with ctx.uow() as work:
         session = work.session
-        mailbox = await get_mailbox(session, request.account, request.name, lock=True)
+        mailbox = await mailbox_for(session, request.account, request.name, request.actor, "x", lock=True)
         if mailbox.name == "INBOX":
             raise BadRequest("INBOX cannot be deleted")
         child = await session.scalar(

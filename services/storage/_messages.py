@@ -9,14 +9,17 @@ from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.contracts import storage as contract
+from libs.contracts.errors import Forbidden
 from libs.db.unit_of_work import Work
 from services.storage._blobrefs import add_refs
 from services.storage._context import StorageContext
 from services.storage._delivery import allocate
 from services.storage._flags import CANONICAL, FlagSet, apply, parse_flags, stored_keywords
 from services.storage._fts import copy_text
-from services.storage._mailboxes import get_mailbox, purge_messages
+from services.storage._mailboxes import get_mailbox, mailbox_for, purge_messages
+from services.storage._names import canonical_name
 from services.storage._quota import add_usage
+from services.storage._rights import ALL, FLAG_WRITING, require, restrict
 from services.storage.models import Expunged, Mailbox, StoredMessage
 
 COPIED_COLUMNS = (
@@ -54,7 +57,7 @@ def _publish(work: Work, mailbox: Mailbox, kind: contract.ChangeKind, uids: list
 
 async def uids(ctx: StorageContext, request: contract.UidsRequest) -> contract.UidsReply:
     async with ctx.read() as session:
-        mailbox = await get_mailbox(session, request.account, request.mailbox)
+        mailbox = await mailbox_for(session, request.account, request.mailbox, request.actor, "r")
         result = await session.scalars(
             select(StoredMessage.uid).where(StoredMessage.mailbox_id == mailbox.id).order_by(StoredMessage.uid)
         )
@@ -71,6 +74,9 @@ async def store_flags(ctx: StorageContext, request: contract.StoreFlagsRequest) 
     async with ctx.uow() as work:
         session = work.session
         mailbox = await get_mailbox(session, request.account, request.mailbox, lock=True)
+        have = await require(session, mailbox, request.actor, "r")
+        if not have & FLAG_WRITING:
+            raise Forbidden(f"no_permission: missing right s, w or t on {mailbox.name}")
         messages = list(
             await session.scalars(
                 select(StoredMessage)
@@ -82,7 +88,11 @@ async def store_flags(ctx: StorageContext, request: contract.StoreFlagsRequest) 
         refused = [
             m.uid for m in messages if request.unchanged_since is not None and m.modseq > request.unchanged_since
         ]
-        to_change = [(m, apply(flags_of(m), change, request.mode)) for m in messages if m.uid not in set(refused)]
+        to_change = [
+            (m, restrict(flags_of(m), apply(flags_of(m), change, request.mode), have))
+            for m in messages
+            if m.uid not in set(refused)
+        ]
         to_change = [(m, new) for m, new in to_change if new != flags_of(m)]
         changed: list[contract.FlagChange] = []
         if to_change:
@@ -98,7 +108,12 @@ async def store_flags(ctx: StorageContext, request: contract.StoreFlagsRequest) 
 
 
 async def _copy_into(
-    work: Work, source: Mailbox, target: Mailbox, messages: list[StoredMessage], ctx: StorageContext
+    work: Work,
+    source: Mailbox,
+    target: Mailbox,
+    messages: list[StoredMessage],
+    ctx: StorageContext,
+    rights: frozenset[str] = ALL,
 ) -> list[int]:
     session = work.session
     limits = await ctx.quotas.limits(target.account)
@@ -110,6 +125,12 @@ async def _copy_into(
             mailbox_id=target.id, uid=first_uid + offset, modseq=modseq,
             **{c: getattr(original, c) for c in COPIED_COLUMNS},
         )  # fmt: skip
+        if rights is not ALL:
+            # RFC 4314 section 4: a copy keeps only the flags the user may set in the target.
+            kept = restrict(FlagSet(frozenset(), ()), flags_of(original), rights)
+            for column in CANONICAL:
+                setattr(copy, column, column in kept.system)
+            copy.keywords = " ".join(kept.keywords)
         session.add(copy)
         copies.append(copy)
         await add_refs(session, original.blob, original.size)
@@ -130,18 +151,27 @@ async def _selected(session: AsyncSession, mailbox: Mailbox, uids: Sequence[cont
     )
 
 
-async def _source_and_target(session: AsyncSession, request: contract.CopyRequest) -> tuple[Mailbox, Mailbox]:
-    # Lock in a fixed order (by name) so two opposite moves cannot deadlock.
-    names = sorted({request.mailbox, request.target})
-    locked = {n: await get_mailbox(session, request.account, n, lock=True) for n in names}
-    return locked[request.mailbox], locked[request.target]
+async def _source_and_target(
+    session: AsyncSession, request: contract.CopyRequest, source_rights: str
+) -> tuple[Mailbox, Mailbox, frozenset[str]]:
+    """Both mailboxes, locked, with the actor's rights checked: `source_rights` on the source and
+    `i` on the target (RFC 4314 section 4, RFC 6851 section 3.3); answers the target rights too.
+    The target may belong to another owner (`target_account`): a shared mailbox into one's own."""
+    source_key = (request.account, canonical_name(request.mailbox))
+    target_key = (request.target_account or request.account, canonical_name(request.target))
+    # Lock in a fixed order (by owner and name) so two opposite moves cannot deadlock.
+    locked = {key: await get_mailbox(session, *key, lock=True) for key in sorted({source_key, target_key})}
+    source, target = locked[source_key], locked[target_key]
+    await require(session, source, request.actor, source_rights)
+    target_rights = await require(session, target, request.actor, "i")
+    return source, target, target_rights
 
 
 async def copy(ctx: StorageContext, request: contract.CopyRequest) -> contract.CopyReply:
     async with ctx.uow() as work:
-        source, target = await _source_and_target(work.session, request)
+        source, target, rights = await _source_and_target(work.session, request, "r")
         messages = await _selected(work.session, source, request.uids)
-        target_uids = await _copy_into(work, source, target, messages, ctx) if messages else []
+        target_uids = await _copy_into(work, source, target, messages, ctx, rights) if messages else []
         return contract.CopyReply(
             uidvalidity=target.uidvalidity, source_uids=[m.uid for m in messages], target_uids=target_uids,
             highest_modseq=target.highest_modseq,
@@ -151,13 +181,13 @@ async def copy(ctx: StorageContext, request: contract.CopyRequest) -> contract.C
 async def move(ctx: StorageContext, request: contract.MoveRequest) -> contract.CopyReply:
     """RFC 6851: copy, then expunge the originals, in one transaction."""
     async with ctx.uow() as work:
-        source, target = await _source_and_target(work.session, request)
+        source, target, rights = await _source_and_target(work.session, request, "rte")
         if source.id == target.id:
             return contract.CopyReply(uidvalidity=target.uidvalidity, source_uids=[], target_uids=[])
         messages = await _selected(work.session, source, request.uids)
         if not messages:
             return contract.CopyReply(uidvalidity=target.uidvalidity, source_uids=[], target_uids=[])
-        target_uids = await _copy_into(work, source, target, messages, ctx)
+        target_uids = await _copy_into(work, source, target, messages, ctx, rights)
         expunged, modseq = await _expunge(work, source, [m.id for m in messages])
         return contract.CopyReply(
             uidvalidity=target.uidvalidity, source_uids=[m.uid for m in messages], target_uids=target_uids,
@@ -179,7 +209,7 @@ async def _expunge(work: Work, mailbox: Mailbox, message_ids: list[int]) -> tupl
 
 async def expunge(ctx: StorageContext, request: contract.ExpungeRequest) -> contract.ExpungeReply:
     async with ctx.uow() as work:
-        mailbox = await get_mailbox(work.session, request.account, request.mailbox, lock=True)
+        mailbox = await mailbox_for(work.session, request.account, request.mailbox, request.actor, "e", lock=True)
         condition = and_(StoredMessage.mailbox_id == mailbox.id, StoredMessage.deleted.is_(True))
         if request.uids is not None:
             condition = and_(condition, uid_condition(request.uids))
@@ -190,7 +220,7 @@ async def expunge(ctx: StorageContext, request: contract.ExpungeRequest) -> cont
 
 async def vanished(ctx: StorageContext, request: contract.VanishedRequest) -> contract.VanishedReply:
     async with ctx.read() as session:
-        mailbox = await get_mailbox(session, request.account, request.mailbox)
+        mailbox = await mailbox_for(session, request.account, request.mailbox, request.actor, "r")
         result = await session.scalars(
             select(Expunged.uid)
             .where(Expunged.mailbox_id == mailbox.id, Expunged.modseq > request.since_modseq)

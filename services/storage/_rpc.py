@@ -10,7 +10,7 @@ from prometheus_client import Histogram
 
 from libs.bus import Endpoint, timed
 from libs.contracts import storage as contract
-from services.storage import _delivery, _fetch, _holds, _mailboxes, _messages, _search
+from services.storage import _acl, _delivery, _fetch, _holds, _mailboxes, _messages, _search
 from services.storage._context import StorageContext
 from services.storage._quota import get_usage
 
@@ -55,6 +55,11 @@ OPERATIONS: tuple[tuple[str, str, type[Any], Callable[..., Awaitable[Any]]], ...
     ("search", contract.RPC_SEARCH, contract.SearchRequest, _search.search),
     ("quota", contract.RPC_QUOTA, contract.QuotaRequest, quota),
     ("blob_hold", contract.RPC_BLOB_HOLD, contract.BlobHoldRequest, _holds.blob_hold),
+    ("acl_set", contract.RPC_ACL_SET, contract.AclSetRequest, _acl.set_acl),
+    ("acl_delete", contract.RPC_ACL_DELETE, contract.AclDeleteRequest, _acl.delete_acl),
+    ("acl_get", contract.RPC_ACL_GET, contract.AclGetRequest, _acl.get_acl),
+    ("my_rights", contract.RPC_MY_RIGHTS, contract.MyRightsRequest, _acl.my_rights),
+    ("shared_list", contract.RPC_SHARED_LIST, contract.SharedListRequest, _acl.shared_list),
 )
 
 

@@ -19,7 +19,7 @@ from libs.contracts import storage as contract
 from libs.contracts.errors import BadRequest
 from services.storage._context import StorageContext
 from services.storage._fts import joined_text_uids, match_clause
-from services.storage._mailboxes import get_mailbox
+from services.storage._mailboxes import mailbox_for
 from services.storage._messages import uid_condition
 from services.storage.models import StoredMessage as M
 
@@ -137,7 +137,7 @@ async def search(ctx: StorageContext, request: contract.SearchRequest) -> Encode
     """
     async with ctx.read() as session:
         dialect = session.bind.dialect.name
-        mailbox = await get_mailbox(session, request.account, request.mailbox)
+        mailbox = await mailbox_for(session, request.account, request.mailbox, request.actor, "r")
         query = _text_only(dialect, mailbox.id, request.criteria)
         if query is None:
             where = and_(M.mailbox_id == mailbox.id, condition(request.criteria, dialect))

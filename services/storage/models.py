@@ -11,6 +11,8 @@
 - `expunged` remembers what vanished at which MODSEQ (QRESYNC, RFC 7162).
 - `blobs` counts references to each blob, for garbage collection.
 - `usage` is each account's quota use, updated in the same transactions.
+- `mailbox_acl` holds the rights (RFC 4314 letters) other identifiers have on
+  a mailbox; the owner has every right without a row.
 Full-text search lives in `message_fts` (an FTS5 table on SQLite, a
 tsvector table on PostgreSQL), created by the migration.
 """
@@ -120,3 +122,14 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger)
+
+
+class MailboxAcl(Base):
+    """One access control entry: `identifier` (an account address or `anyone`) has `rights`."""
+
+    __tablename__ = "mailbox_acl"
+    __table_args__ = (Index("ix_mailbox_acl_identifier", "identifier"),)
+
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True)
+    identifier: Mapped[str] = mapped_column(String(320), primary_key=True)
+    rights: Mapped[str] = mapped_column(String(32))

@@ -75,6 +75,7 @@ SHARED_SETTINGS: dict[str, tuple[type[BaseSettings], ...]] = {
     "smtp": (BlobSettings, OutboundSettings),
     "pop3": (BlobSettings,),
     "imap": (BlobSettings,),
+    "media": (BlobSettings,),
 }
 CONTAINER_SETTINGS = {
     name: [SuiteSettings, cls, *SHARED_SETTINGS.get(name, ())] for name, cls in SERVICE_SETTINGS.items()

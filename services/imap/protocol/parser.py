@@ -330,13 +330,22 @@ def parse_setquota(cursor: Cursor, tag: str, uid: bool) -> c.SetQuota:
     return c.SetQuota(tag, root, tuple(cursor.paren_list(resource)))
 
 
+#: RFC 4314 section 2.1 rights, and the obsolete "c" and "d" of RFC 2086 (section 2.1.1).
+ACL_RIGHTS = frozenset("lrswipkxteacd")
+
+
 def parse_setacl(cursor: Cursor, tag: str, uid: bool) -> c.SetAcl:
     cursor.sp()
     mailbox = cursor.mailbox()
     cursor.sp()
     identifier = cursor.astring()
     cursor.sp()
-    return c.SetAcl(tag, mailbox, identifier, cursor.astring())
+    rights = cursor.astring()
+    # RFC 4314 section 3.1: an optional "+" or "-", then rights; one not recognised is a BAD.
+    unknown = sorted(set(rights[1:] if rights[:1] in ("+", "-") else rights) - ACL_RIGHTS)
+    if unknown:
+        raise ParseError(f"Unknown right {unknown[0]!r} (rights are lrswipkxtea)")
+    return c.SetAcl(tag, mailbox, identifier, rights)
 
 
 def _mailbox_identifier(cls: type[c.DeleteAcl | c.ListRights]) -> Handler:

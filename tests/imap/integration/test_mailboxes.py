@@ -27,7 +27,7 @@ def test_create_rename_delete_and_subscriptions(imap_suite: ImapSuite) -> None:
     assert client.command("m11 DELETE Work/Archive")[-1].startswith(b"m11 NO [NONEXISTENT]")
     reply = client.command('m12 LIST "" ""')
     assert reply[0] == b'* LIST (\\Noselect) "/" ""'
-    assert client.command("m13 NAMESPACE")[0] == b'* NAMESPACE (("" "/")) NIL NIL'
+    assert client.command("m13 NAMESPACE")[0] == b'* NAMESPACE (("" "/")) (("Other Users/" "/")) NIL'
     client.close()
 
 

@@ -159,8 +159,15 @@ def test_quota_rfc9208_and_acl_rfc4314() -> None:
         "S0000", "#user/alice", (("STORAGE", 510),)
     )
     assert parse(b'S1 SETQUOTA "" ()') == c.SetQuota("S1", "", ())
-    assert parse(b"A035 SETACL INBOX/Drafts John lrQswicda") == c.SetAcl("A035", "INBOX/Drafts", "John", "lrQswicda")
+    assert parse(b"A035 SETACL INBOX/Drafts John lrswicda") == c.SetAcl("A035", "INBOX/Drafts", "John", "lrswicda")
     assert parse(b"A036 SETACL INBOX/Drafts Fred -w").rights == "-w"
+    assert parse(b'a1 SETACL "Other Users/alice@example.test/Projects" anyone +lr').rights == "+lr"
+    assert parse(b'a1 SETACL Projects bob ""') == c.SetAcl("a1", "Projects", "bob", "")
+    # RFC 4314 section 3.1: a right the server does not know is a BAD (RFC 4314's own "Q" example).
+    assert parse_error(b"A035 SETACL INBOX/Drafts John lrQswicda") == "Unknown right 'Q' (rights are lrswipkxtea)"
+    assert parse_error(b"a1 SETACL x bob +LR") == "Unknown right 'L' (rights are lrswipkxtea)"
+    assert parse_error(b"a1 SETACL x bob lr0") == "Unknown right '0' (rights are lrswipkxtea)"
+    assert parse_error(b"a1 SETACL x bob") == "Expected a space"
     assert parse(b"A002 DELETEACL INBOX/Drafts John") == c.DeleteAcl("A002", "INBOX/Drafts", "John")
     assert parse(b"A002 GETACL INBOX") == c.GetAcl("A002", "INBOX")
     assert parse(b"a001 LISTRIGHTS ~/Mail/saved smith") == c.ListRights("a001", "~/Mail/saved", "smith")

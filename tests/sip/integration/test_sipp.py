@@ -4,6 +4,10 @@
 - A call UAC -> proxy -> UAS (`uac_call.xml`, `uas_answer.xml`): the UAS
   registers its address for bob first, then answers; INVITE, 180, 200, ACK
   and BYE go through the proxy along the Record-Route.
+- An instant message (`uac_message.xml`, `uas_message.xml`): MESSAGE through
+  the proxy to bob's registered sipp, 200 back.
+- A watcher (`subscribe_presence.xml`): SUBSCRIBE with digest, NOTIFY with
+  PIDF, unsubscribe, final NOTIFY terminated.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ SCENARIOS = Path(__file__).parent.parent / "sipp"
 PASSWORD = "correct-horse-battery-staple"
 # sipp answers only MD5 challenges, and only the first one: offer MD5 first here.
 SIP_ENV = {"PARLEY_SIP_DIGEST_ALGORITHMS": '["MD5", "SHA-256"]'}
+
 
 def sipp(scenario: str, target: str, injection: Path, *extra: str, port: int, calls: int = 1,
          timeout: float = 20) -> subprocess.CompletedProcess[str]:  # fmt: skip
@@ -79,3 +84,43 @@ def test_sipp_call_through_the_proxy(sip_suite: SipSuite, tmp_path: Path) -> Non
         if uas.poll() is None:
             uas.kill()
             uas.wait()
+
+
+def serve_uas(scenario: str, port: int, tmp_path: Path, name: str) -> tuple[subprocess.Popen[str], Path]:
+    inf = injection(tmp_path, name, ["bob"])
+    uas = subprocess.Popen(
+        ["sipp", "-sf", str(SCENARIOS / scenario), "-i", "127.0.0.1", "-p", str(port), "-m", "1",
+         "-nostdin", "-timeout", "30s", "-timeout_error", "-trace_err", "-error_file", str(inf.with_suffix(".err"))],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    return uas, inf
+
+
+def test_sipp_message_through_the_proxy(sip_suite: SipSuite, tmp_path: Path) -> None:
+    domain = sip_suite.new_domain(PASSWORD)
+    register_port, uas_port, uac_port = free_ports(3)
+    target = f"127.0.0.1:{sip_suite.sip.port}"
+    reg = injection(tmp_path, "register", [register_row("bob", domain, f"127.0.0.1:{uas_port}")])
+    registered = sipp("register_auth.xml", target, reg, port=register_port)
+    assert registered.returncode == 0, registered.stdout[-2000:] + errors(reg)
+    uas, uas_inf = serve_uas("uas_message.xml", uas_port, tmp_path, "uas")
+    try:
+        inf = injection(tmp_path, "uac", [f"alice;bob;{domain}"])
+        sent = sipp("uac_message.xml", target, inf, port=uac_port)
+        assert sent.returncode == 0, sent.stdout[-2000:] + errors(inf)
+        out, err = uas.communicate(timeout=20)
+        assert uas.returncode == 0, out[-2000:] + err[-2000:] + errors(uas_inf)
+    finally:
+        if uas.poll() is None:
+            uas.kill()
+            uas.wait()
+
+
+def test_sipp_subscribes_to_presence(sip_suite: SipSuite, tmp_path: Path) -> None:
+    domain = sip_suite.new_domain(PASSWORD)
+    (port,) = free_ports(1)
+    rows = [f"alice;bob;{domain};[authentication username=alice password={PASSWORD}]",
+            f"carol;bob;{domain};[authentication username=carol password={PASSWORD}]"]  # fmt: skip
+    inf = injection(tmp_path, "subscribe", rows)
+    result = sipp("subscribe_presence.xml", f"127.0.0.1:{sip_suite.sip.port}", inf, port=port, calls=2)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:] + errors(inf)

@@ -43,3 +43,31 @@ async def test_full_text_rows_learn_their_mailbox_and_uid(database_url: str) -> 
         assert tuple(row) == (7, 42)
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "database_url", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_access_control_lists_arrive_on_an_existing_schema(database_url: str) -> None:
+    await upgrade_async("storage", database_url, "0002")
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO mailboxes (id, account, name, uidvalidity, uidnext, highest_modseq, subscribed,"
+                    " created_at) VALUES (7, 'a@example.test', 'Projects', 1, 1, 1, true, CURRENT_TIMESTAMP)"
+                )
+            )
+        await upgrade_async("storage", database_url)
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("INSERT INTO mailbox_acl (mailbox_id, identifier, rights) VALUES (7, 'b@example.test', 'lr')")
+            )
+            rows = (await conn.execute(text("SELECT mailbox_id, rights FROM mailbox_acl"))).all()
+            assert [tuple(r) for r in rows] == [(7, "lr")]
+            # The list goes with its mailbox.
+            await conn.execute(text("DELETE FROM mailboxes WHERE id = 7"))
+            assert (await conn.execute(text("SELECT count(*) FROM mailbox_acl"))).scalar() == 0
+    finally:
+        await engine.dispose()

@@ -1,0 +1,3 @@
+from services.cdr.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The CDR REST API (FastAPI): query, fetch and export call detail records."""
