@@ -2,7 +2,7 @@
 # Installs the Debian packages Parley needs, when they are missing.
 #   system-deps.sh run   what `make run` needs (a Python with venv support)
 #   system-deps.sh test  plus what the test suite drives (PostgreSQL server, swaks, msmtp, fetchmail, mbsync, sipp,
-#                        valgrind for the media relay's memory check)
+#                        valgrind for the media relay's memory check, baresip-core for the softphone test)
 # Runs apt-get only when something is missing, as root or through sudo.
 set -euo pipefail
 
@@ -24,6 +24,7 @@ if [ "$purpose" = "test" ]; then
     command -v mbsync >/dev/null 2>&1 || missing+=(isync)
     command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
     command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
+    command -v baresip >/dev/null 2>&1 || missing+=(baresip-core)
 fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0
