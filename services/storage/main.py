@@ -26,7 +26,7 @@ from services.storage._gc import collect
 from services.storage._provision import subscribe_account_events
 from services.storage._quota import Limits, QuotaLimits
 from services.storage._rpc import endpoints
-from services.storage._writes import SerialUnitOfWork
+from services.storage._writes import GroupCommitUnitOfWork
 from services.storage.config import StorageSettings
 
 _log = get_logger()
@@ -67,7 +67,7 @@ async def serve(
     blobs = blob_store_from_settings(blob_settings, suite)
     bus = await Bus.open(suite.nats_url, name=SERVICE_NAME, timeout=suite.bus_timeout)
     ctx = StorageContext(
-        uow=(SerialUnitOfWork if is_sqlite(url) else UnitOfWork)(session_factory(engine), bus.publish),
+        uow=(GroupCommitUnitOfWork if is_sqlite(url) else UnitOfWork)(session_factory(engine), bus.publish),
         read=session_factory(read_engine),
         blobs=blobs,
         quotas=QuotaLimits(directory_limits(bus), ttl=settings.quota_cache_seconds),
