@@ -33,11 +33,12 @@ import os
 import platform
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -447,6 +448,37 @@ def process_cpu_seconds(pid: int) -> float | None:
         return None
 
 
+class Profiler:
+    """Optional py-spy recording of the directory process, one raw (collapsed-stack) file per phase."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+        self.executable: str | None = None
+        if directory is not None:
+            beside = Path(sys.executable).parent / "py-spy"
+            self.executable = str(beside) if beside.is_file() else shutil.which("py-spy")
+            if self.executable is None:
+                raise SystemExit("--profile needs py-spy (pip install py-spy)")
+            directory.mkdir(parents=True, exist_ok=True)
+
+    @contextlib.asynccontextmanager
+    async def phase(self, name: str, concurrency: int, pid: int | None) -> AsyncIterator[None]:
+        if self.directory is None or self.executable is None or pid is None:
+            yield
+            return
+        slug = "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
+        out = self.directory / f"{slug}_c{concurrency}.txt"
+        command = [self.executable, "record", "-p", str(pid), "-o", str(out), "--format", "raw", "-r", "200"]
+        spy = subprocess.Popen(command + ["--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        await asyncio.sleep(0.5)
+        try:
+            yield
+        finally:
+            spy.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                spy.wait(20)
+
+
 async def run_phase(
     nc: Any, name: str, items: list[Item], concurrency: int, *, service_pid: int | None, max_seconds: float
 ) -> Result:
@@ -586,6 +618,7 @@ async def measure(
     args: argparse.Namespace, nats_url: str, data: DataSet, service_pid: int | None, deadline: float
 ) -> list[Result]:
     nc = await nats.connect(nats_url, name="bench-directory-rpc", connect_timeout=10)
+    profiler = Profiler(args.profile)
     requests = Requests(data, seed=args.seed + 1)
     n, c = args.requests, args.concurrency
     n1 = max(1, n // 4)
@@ -631,9 +664,15 @@ async def measure(
                 print(f"skipped {name} c={concurrency}: run time limit reached", flush=True)
                 continue
             items = [build() for _ in range(count)]
-            result = await run_phase(
-                nc, name, items, concurrency, service_pid=service_pid, max_seconds=min(args.phase_seconds, remaining)
-            )
+            async with profiler.phase(name, concurrency, service_pid):
+                result = await run_phase(
+                    nc,
+                    name,
+                    items,
+                    concurrency,
+                    service_pid=service_pid,
+                    max_seconds=min(args.phase_seconds, remaining),
+                )
             results.append(result)
             print(
                 f"  {name:<32} c={concurrency:<3} n={result.done:<6} p50={fmt(result.pct(0.5))} "
@@ -750,6 +789,12 @@ def main() -> int:
         type=Path,
         metavar="DIR",
         help="work in DIR and keep it (SQLite file, service and nats logs); default: a temp dir",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="record each measured phase of the directory process with py-spy into DIR (pip install py-spy)",
     )
     parser.add_argument("--warmup", type=int, default=3000, help="mixed warm-up requests (default 3000)")
     parser.add_argument("--plain-requests", type=int, default=200, help="PLAIN (argon2) logins (default 200)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 import idna
 
@@ -40,8 +41,13 @@ class Address:
         return Address(base, self.domain) if plus and base else None
 
 
+@lru_cache(maxsize=4096)
 def normalize_domain(text: str) -> str:
-    """Canonical Unicode form of a domain name; raise InvalidAddress when it is not one."""
+    """Canonical Unicode form of a domain name; raise InvalidAddress when it is not one.
+
+    Remembered for the last few thousand names: IDNA processing costs more than the
+    rest of a directory lookup, and a server sees the same few domains over and over
+    (a name that fails is not remembered, so junk cannot push good names out)."""
     name = text.strip().rstrip(".")
     if not name:
         raise InvalidAddress("empty domain")
@@ -85,8 +91,12 @@ def _is_atext(ch: str) -> bool:
     return unicodedata.category(ch)[0] not in ("C", "Z")
 
 
+@lru_cache(maxsize=16384)
 def parse_address(text: str) -> Address:
-    """Parse `local@domain` (optionally inside `<...>`) into its canonical form."""
+    """Parse `local@domain` (optionally inside `<...>`) into its canonical form.
+
+    Remembered for recent texts (Address is immutable): resolving a group parses every
+    member's address, and the same members, aliases and logins come back again and again."""
     raw = text.strip()
     if raw.startswith("<") and raw.endswith(">"):
         raw = raw[1:-1].strip()

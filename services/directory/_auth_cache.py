@@ -100,3 +100,4 @@ async def follow_changes(bus: Bus, cache: AuthCache) -> None:
 
     for kind in (ObjectKind.ACCOUNT, ObjectKind.DOMAIN, ObjectKind.DOMAIN_ALIAS):
         await bus.nc.subscribe(f"directory.{kind.value}.*", cb=on_event)
+    bus.on_reconnect(cache.clear)  # events published while we were away never reach us

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from libs.contracts.directory import ResolveReply, ResolveStatus
-from services.directory._addresses import InvalidAddress, parse_address
+from services.directory._addresses import Address, InvalidAddress, parse_address
 from services.directory._reads import DirectoryReads, EntryRow
 from services.directory.models import AddressKind
 
@@ -62,19 +62,21 @@ async def resolve(reads: DirectoryReads, text: str, *, max_depth: int = 10) -> R
     )
 
 
-async def _expand_address(reads: DirectoryReads, text: str, expansion: _Expansion, *, depth: int) -> None:
-    try:
-        address = parse_address(text)
-    except InvalidAddress:
-        expansion.notes.append(f"skipped invalid target {text[:80]!r}")
-        return
-    domain, entry = await reads.entry(address)
-    if domain is None:
-        expansion.add_remote(address.text)
-    elif entry is None:
-        expansion.notes.append(f"no such address {address.text}")
-    else:
-        await _expand_entry(reads, entry, expansion, depth=depth)
+async def _expand_targets(reads: DirectoryReads, targets: list[str], expansion: _Expansion, *, depth: int) -> None:
+    """Expand what an entry points at, looking all of them up at once (a group is one query, not one per member)."""
+    addresses: list[Address] = []
+    for text in targets:
+        try:
+            addresses.append(parse_address(text))
+        except InvalidAddress:
+            expansion.notes.append(f"skipped invalid target {text[:80]!r}")
+    for address, (domain, entry) in zip(addresses, await reads.entries(addresses), strict=True):
+        if domain is None:
+            expansion.add_remote(address.text)
+        elif entry is None:
+            expansion.notes.append(f"no such address {address.text}")
+        else:
+            await _expand_entry(reads, entry, expansion, depth=depth)
 
 
 async def _expand_entry(reads: DirectoryReads, entry: EntryRow, expansion: _Expansion, *, depth: int) -> None:
@@ -86,21 +88,21 @@ async def _expand_entry(reads: DirectoryReads, entry: EntryRow, expansion: _Expa
         expansion.notes.append(f"nesting deeper than {expansion.max_depth} at {name}")
         return
     expansion.seen.add(name)
-    for target in await _targets(reads, entry):
-        if target is None:
-            expansion.add_account(name)
-        else:
-            await _expand_address(reads, target, expansion, depth=depth + 1)
-
-
-async def _targets(reads: DirectoryReads, entry: EntryRow) -> list[str | None]:
-    """What an entry points at; `None` means "this account itself"."""
     if entry.kind == AddressKind.ACCOUNT:
-        return [None] if entry.account_enabled else []
+        if entry.account_enabled:
+            expansion.add_account(name)
+        return
+    targets = _targets(entry)
+    if targets:
+        await _expand_targets(reads, targets, expansion, depth=depth + 1)
+
+
+def _targets(entry: EntryRow) -> list[str]:
+    """The addresses an alias, forwarder or group points at."""
     if entry.kind == AddressKind.ALIAS:
         return [entry.alias_target] if entry.alias_target else []
     if entry.kind == AddressKind.FORWARDER:
         return list(entry.forwarder_targets or [])
     if entry.kind == AddressKind.GROUP:
-        return list(await reads.group_members(entry.id))
+        return list(entry.group_members or ())
     return []

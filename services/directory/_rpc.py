@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from prometheus_client import Counter, Histogram
 
 from libs.bus import Endpoint, timed
@@ -67,19 +64,13 @@ class DirectoryRpc:
         found = await self._reads.account(address)
         if found is None:
             raise NotFound(f"no account {address.text}")
-        domain, row, local = found
+        domain, row = found
         return contract.AccountInfo(
-            address=f"{local}@{domain.name}",
+            address=f"{row.local}@{domain.name}",
             domain=domain.name,
             real_name=row.real_name,
-            enabled=bool(row.enabled) and domain.enabled,
+            enabled=row.enabled and domain.enabled,
             quota_bytes=row.quota_bytes,
             quota_messages=row.quota_messages,
-            settings=_json(row.settings),
+            settings=row.settings,
         )
-
-
-def _json(value: Any) -> dict[str, Any]:
-    if isinstance(value, str):  # a driver that hands JSON back as text
-        value = json.loads(value)
-    return dict(value or {})

@@ -43,6 +43,17 @@ class DirectorySettings(BaseSettings):
     scram_iterations: int = Field(
         4096, ge=4096, description="PBKDF2 iterations for new SCRAM-SHA-256 keys (RFC 7677: at least 4096)."
     )
+    cache_seconds: float = Field(
+        10.0,
+        ge=0,
+        description=(
+            "How long a replica may answer resolve and auth from its read cache; changes invalidate it at once "
+            "through directory events, this bounds staleness when an event is lost. 0: no cache."
+        ),
+    )
+    cache_entries: int = Field(
+        50_000, ge=0, description="Addresses (and, separately, credentials) a replica's read cache holds at most."
+    )
     max_resolve_depth: int = Field(
         10,
         ge=1,

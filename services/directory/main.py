@@ -10,7 +10,7 @@ from importlib.metadata import version
 
 from libs.bus import Bus
 from libs.config import SuiteSettings
-from libs.contracts.directory import SERVICE_NAME, ObjectKind
+from libs.contracts.directory import SERVICE_NAME
 from libs.db import create_engine, session_factory
 from libs.db.migrations import upgrade_async
 from libs.db.reader import Reader
@@ -23,7 +23,10 @@ from services.directory._auth_cache import AuthCache
 from services.directory._auth_cache import follow_changes as follow_auth_changes
 from services.directory._authenticator import Authenticator
 from services.directory._bootstrap import ensure_first_admin, server_secret
+from services.directory._cache import DirectoryCache
+from services.directory._changes import follow_changes, invalidating
 from services.directory._dkim import DkimKeys
+from services.directory._queries import open_queries
 from services.directory._reads import DirectoryReads
 from services.directory._rpc import DirectoryRpc
 from services.directory._throttle import FailureWindow
@@ -52,8 +55,9 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: DirectorySe
     )
     bus = await Bus.open(suite.nats_url, name=SERVICE_NAME, timeout=suite.bus_timeout)
     reader = Reader(url)
-    reads = DirectoryReads(reader)
-    await _forget_domains_on_change(bus, reads)
+    queries = await open_queries(url)
+    reads = DirectoryReads(queries, DirectoryCache(ttl=settings.cache_seconds, max_entries=settings.cache_entries))
+    await follow_changes(bus, reads)
     auth_cache = AuthCache(settings.auth_cache_seconds)
     await follow_auth_changes(bus, auth_cache)
     authenticator = Authenticator(
@@ -74,7 +78,8 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: DirectorySe
         endpoints=rpc.endpoints() + DkimKeys(reads, reader).endpoints() + admin_auth_endpoints(admin_auth),
         description="Identity: domains, accounts, routing of addresses, credentials",
     )
-    admin_app = build_admin_app(AdminContext(UnitOfWork(sessions, bus.publish), admin_auth, settings, reads))
+    uow = UnitOfWork(sessions, invalidating(bus.publish, reads))
+    admin_app = build_admin_app(AdminContext(uow, admin_auth, settings, reads))
 
     ops_app = build_ops_app(SERVICE_NAME, {"database": database_check(engine), "bus": bus_check(bus)})
     endpoints = ((admin_app, suite.bind_host, settings.admin_port), (ops_app, suite.bind_host, settings.ops_port))
@@ -85,19 +90,10 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: DirectorySe
         await wait_for_stop(stop, *tasks)
         log.info("directory.stopping")
     await bus.close()
+    await queries.close()
     await reader.close()
     await engine.dispose()
     log.info("directory.stopped")
-
-
-async def _forget_domains_on_change(bus: Bus, reads: DirectoryReads) -> None:
-    """Any replica's domain change drops this process's domain cache."""
-
-    async def forget(_msg: object) -> None:
-        reads.forget_domains()
-
-    for kind in (ObjectKind.DOMAIN, ObjectKind.DOMAIN_ALIAS):
-        await bus.nc.subscribe(f"directory.{kind.value}.*", cb=forget)
 
 
 def _client_host(bind_host: str) -> str:

@@ -44,6 +44,7 @@ from libs.log import get_logger
 from services.sip import _forwarding as forwarding
 from services.sip import _metrics as metrics
 from services.sip import _routing as routing
+from services.sip._b2bua import Target
 from services.sip._forwarding import ForwardRules
 from services.sip._ratelimit import ClientRateLimiter
 from services.sip._registrar import RegisterRefused, RegistrarPolicy, apply_register, contact_headers, live
@@ -164,6 +165,7 @@ class SipCore:
         self._branches: dict[TransactionKey, tuple[_Fork, _Branch]] = {}  # by client key
         self._calls: OrderedDict[str, _Call] = OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.b2bua: Any = None  # services.sip._b2bua.B2bua when calls are anchored in the media relay
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self.own_sent_by = {f"{h}:{p}".lower() for h in config.local_addresses | {config.host.lower()}
@@ -281,6 +283,8 @@ class SipCore:
         if not isinstance(request.uri, SipUri):
             return self._reply(key, request, 416)
         ours = routing.pop_own_route(request, self._is_us)
+        if self.b2bua is not None and self.b2bua.owns(request) is not None:
+            return await self.b2bua.in_dialog(key, request, peer)  # one of our anchored calls
         if request.method in PRESENCE_METHODS and not request.routes and self.presence is not None:
             if await self.presence.handle(key, request, peer):
                 return None
@@ -411,6 +415,12 @@ class SipCore:
             rules = await self.forwarding.rules(callee)
         if not bindings and (rules is None or (rules.always is None and rules.no_answer is None)):
             return self._reply(key, request, 480)
+        forwarded = rules is not None and (rules.always or rules.busy or rules.no_answer) is not None
+        if request.method == "INVITE" and self.b2bua is not None and bindings and not forwarded:
+            # A callee with forwarding rules is proxied: the rules act on the fork's outcome.
+            targets = await self.b2bua_targets(bindings)
+            if await self.b2bua.start(key, request, peer, targets, caller=caller, callee=callee):
+                return None
         fork = _Fork(upstream=key, request=request, groups=routing.target_groups(bindings), callee=callee,
                      caller=caller, record_route=request.method in DIALOG_FORMING, forward=rules,
                      visited={callee.lower()})  # fmt: skip
@@ -470,6 +480,9 @@ class SipCore:
         peer = await self._peer_for(hop)
         if peer is None:
             return self._reply(key, request, 404, "Not Found (no route to the domain)")
+        if route and request.method == "INVITE" and self.b2bua is not None:
+            if await self.b2bua.start(key, request, peer, [Target(uri, peer)], caller=caller, callee=None):
+                return None  # a call to the gateway, anchored
         fork = _Fork(upstream=key, request=request, groups=[], caller=caller,
                      record_route=request.method in DIALOG_FORMING)  # fmt: skip
         self._forks[key] = fork
@@ -520,6 +533,24 @@ class SipCore:
                 return True
         return False
 
+    async def b2bua_targets(self, bindings: list[contract.Binding]) -> list[Target]:
+        """Where the B2BUA's INVITEs go: each binding's URI and flow, as `_next_group` forks them, all at once."""
+        targets: list[Target] = []
+        for binding in bindings:
+            try:
+                uri = parse_uri(binding.contact)
+            except GrammarError:
+                continue
+            peer = _flow(binding, uri)
+            route = list(binding.path)
+            if route:
+                peer = await self._peer_for(parse_uri(route[0].strip("<>").split(">")[0]))
+            if peer is None:
+                peer = await self._peer_for(uri)
+            if peer is not None:
+                targets.append(Target(uri, peer, route))
+        return targets
+
     def _start_branch(self, fork: _Fork, *, target: Uri | None, peer: Peer, route: list[str] | None = None) -> None:
         via = Via(peer.transport, self.config.host, self._port(peer.transport),
                   (("branch", routing.new_branch(fork.request)), ("rport", None)))  # fmt: skip
@@ -551,6 +582,8 @@ class SipCore:
 
     # -- responses ---------------------------------------------------------------
     def _on_response(self, key: TransactionKey, resp: Response) -> None:
+        if self.b2bua is not None and self.b2bua.on_response(key, resp):
+            return
         found = self._branches.get(key)
         if found is None:
             if self.presence is not None:
@@ -659,6 +692,8 @@ class SipCore:
             self._forward_stray(resp)  # the server transaction is gone: statelessly by Via (16.7 step 10)
 
     def _on_branch_failure(self, key: TransactionKey, status: int) -> None:
+        if self.b2bua is not None and self.b2bua.on_failure(key, status):
+            return
         found = self._branches.get(key)
         if found is None and self.presence is not None:
             self.presence.on_failure(key)
@@ -669,6 +704,8 @@ class SipCore:
 
     # -- CANCEL (section 16.10) ----------------------------------------------------
     def _handle_cancel(self, key: TransactionKey, request: Request, invite_key: TransactionKey | None) -> None:
+        if self.b2bua is not None and self.b2bua.cancel(key, request, invite_key):
+            return None
         fork = self._forks.get(invite_key) if invite_key is not None else None
         if fork is None:
             return self._reply(key, request, 481)
@@ -702,6 +739,8 @@ class SipCore:
 
     # -- stateless forwarding (ACK for 2xx, stray responses) -------------------------
     async def _forward_ack(self, ack: Request) -> None:
+        if self.b2bua is not None and self.b2bua.owns(ack) is not None:
+            return self.b2bua.on_ack(ack)
         if ack.max_forwards == 0 or routing.is_loop(ack, self.own_sent_by):
             return
         routing.pop_own_route(ack, self._is_us)

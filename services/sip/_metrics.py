@@ -17,6 +17,9 @@ IM_DELIVERED_LATER = Counter("parley_sip_im_delivered_later_total", "Stored MESS
 RATE_LIMITED = Counter(
     "parley_sip_requests_rate_limited_total", "New requests refused (503) for a client over its rate"
 )
+ANCHORED_CALLS = Gauge("parley_sip_anchored_calls", "Calls the B2BUA holds now (media through the relay)")
+CALLS_ENDED = Counter("parley_sip_anchored_calls_ended_total", "Anchored calls ended, by who hung up",
+                      ["disconnected_by"])  # fmt: skip
 SUBSCRIPTIONS = Gauge("parley_sip_subscriptions", "SUBSCRIBE dialogs this replica holds now")
 NOTIFIES = Counter("parley_sip_notifies_total", "NOTIFY requests sent, by event package", ["package"])
 PUBLICATIONS = Counter("parley_sip_publications_total", "PUBLISH outcomes (ok, refused)", ["result"])

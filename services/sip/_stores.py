@@ -11,7 +11,10 @@
   `SIP_IM_PENDING`, one subject per account. A stream (not KV) because a
   user may get many messages while away and they must come out in order;
   the registrar drains the subject when the account registers, deleting each
-  message once a contact took it.
+  message once a contact took it. Most registrations find nothing, so an
+  account found empty is remembered (`EMPTY_FOR` seconds at most) and not
+  asked again; every replica listens to the stream's subjects and forgets
+  that as soon as any replica stores a message for the account.
 - `CallRecords`: publishes `CallAttempted`/`CallAnswered`/`CallEnded` to the
   stream `CDR` and waits for the JetStream ack.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -117,28 +121,64 @@ class LocationStore:
         raise RuntimeError(f"too many concurrent changes of the location of {account}")
 
 
+EMPTY_FOR = 60.0
+_MAX_REMEMBERED = 100_000
+
+
 class PendingMessages:
     def __init__(self, bus: Bus, *, max_age: float = 30 * DAY) -> None:
         self.bus = bus
         self.max_age = max_age
         self._ready = False
+        self._empty: dict[str, float] = {}  # subject -> when it was found empty (monotonic)
+        self._stored: dict[str, int] = {}  # subject -> number of the last store heard of
+        self._heard = 0
+        self._forgot_at = 0  # `_stored` was cleared when this many stores had been heard of
 
     async def ensure(self) -> None:
         if not self._ready:
             await ensure_stream(self.bus.js, name=contract.IM_PENDING_STREAM, subjects=[contract.IM_PENDING_SUBJECTS],
                                 max_age=self.max_age, max_msgs_per_subject=1000)  # fmt: skip
+            await self.bus.nc.subscribe(contract.IM_PENDING_SUBJECTS, cb=self._on_stored)
             self._ready = True
+
+    async def _on_stored(self, msg: Any) -> None:
+        self._note(msg.subject)
+
+    def _note(self, subject: str) -> None:
+        self._heard += 1
+        self._empty.pop(subject, None)
+        if len(self._stored) >= _MAX_REMEMBERED:
+            self._stored.clear()
+            self._empty.clear()  # without the store numbers, no empty subject can be trusted
+            self._forgot_at = self._heard
+        self._stored[subject] = self._heard
 
     async def keep(self, account: str, data: bytes) -> None:
         """Store a whole MESSAGE request (as received) for the account; returns once acked."""
         await self.ensure()
-        await self.bus.js.publish(contract.im_pending_subject(account), data, stream=contract.IM_PENDING_STREAM)
+        subject = contract.im_pending_subject(account)
+        self._note(subject)
+        await self.bus.js.publish(subject, data, stream=contract.IM_PENDING_STREAM)
 
     async def pending(self, account: str, limit: int = 100) -> list[tuple[int, bytes]]:
         await self.ensure()
+        subject = contract.im_pending_subject(account)
+        found = self._empty.get(subject)
+        if found is not None and time.monotonic() - found < EMPTY_FOR:
+            return []
+        heard_before = self._heard
+        out = await self._read(subject, limit)
+        # Empty, and nothing stored for it since the read began: remember that.
+        if not out and self._forgot_at <= heard_before and self._stored.get(subject, 0) <= heard_before:
+            if len(self._empty) >= _MAX_REMEMBERED:
+                self._empty.clear()
+            self._empty[subject] = time.monotonic()
+        return out
+
+    async def _read(self, subject: str, limit: int) -> list[tuple[int, bytes]]:
         out: list[tuple[int, bytes]] = []
         seq = 1
-        subject = contract.im_pending_subject(account)
         while len(out) < limit:
             try:
                 msg = await self.bus.js.get_msg(contract.IM_PENDING_STREAM, seq=seq, subject=subject, next=True)

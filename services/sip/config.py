@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,6 +62,17 @@ class SipSettings(BaseSettings):
         900.0, gt=0, description="Seconds a TCP/TLS connection may stay silent (keep-alives count) before it closes."
     )
 
+    media_mode: Literal["anchor", "proxy"] = Field(
+        "anchor",
+        description="anchor: calls with an SDP offer between local users (and to a static route) go through the "
+        "B2BUA with media in the relay, falling back to proxying when no media node answers; proxy: never.",
+    )
+    media_timeout: float = Field(2.0, gt=0, description="Seconds to wait for the media relay's reply.")
+    session_expires: int = Field(
+        1800, ge=1, description="Session interval of anchored calls (RFC 4028) when the caller asks for none."
+    )
+    min_se: int = Field(90, ge=1, description="Shortest session interval accepted (422 with Min-SE below it).")
+    max_calls: int = Field(10000, ge=1, description="Most anchored calls one replica holds; more get 503.")
     subscribe_min_expires: int = Field(
         60, ge=1, description="Shortest SUBSCRIBE or PUBLISH accepted (423 Interval Too Brief below)."
     )

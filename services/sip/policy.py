@@ -47,7 +47,10 @@ class BusDirectory:
         async def dropped(_msg: object) -> None:
             self._cache.clear()
 
-        await self.bus.nc.subscribe(dir_contract.EVENTS_ALL, cb=dropped)
+        # One subscription per kind of object, not `directory.>`: that would also take in
+        # every `directory.rpc.*` request (ours included) and drop the cache on each.
+        for kind in dir_contract.ObjectKind:
+            await self.bus.nc.subscribe(f"directory.{kind.value}.*", cb=dropped)
 
     async def resolve(self, address: str) -> dir_contract.ResolveReply:
         key = address.lower()

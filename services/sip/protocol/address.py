@@ -27,6 +27,7 @@ from .grammar import (
     read_params,
     read_quoted,
     skip_ws,
+    text_cache,
     unquote,
 )
 from .uri import SipUri, Uri, parse_uri
@@ -93,6 +94,7 @@ def _needs_brackets(uri: Uri) -> bool:
     return isinstance(uri, SipUri) and bool(uri.params or uri.headers) or "," in str(uri) or "?" in str(uri)
 
 
+@text_cache
 def parse_name_addr(text: str) -> NameAddr:
     """Parse one ``( name-addr / addr-spec ) *( SEMI generic-param )`` value."""
     n = len(text)

@@ -8,8 +8,13 @@ what did not match. Whitespace here is only SP and HTAB.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from functools import lru_cache, wraps
+from typing import TypeVar
 
 from .errors import GrammarError
+
+T = TypeVar("T")
 
 ALPHANUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 #: token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
@@ -26,6 +31,26 @@ _BAD_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 #: One generic parameter: (name, value or None). A quoted value keeps its quotes,
 #: so the parameter is written back as it came.
 Param = tuple[str, str | None]
+
+
+def text_cache(parse: Callable[[str], T], *, maxsize: int = 4096, longest: int = 512) -> Callable[[str], T]:
+    """``parse`` remembering its results for recent texts (up to ``longest`` characters).
+
+    Only for parsers that return immutable values: the same object is handed
+    out for the same text. A dialog repeats its From, To, Call-ID and CSeq in
+    every request and response, and a proxy reads each Via and Contact again
+    when the response comes back, so most values are parsed once instead of
+    several times. Failures are not remembered (each bad text raises again),
+    and the bound on entries and length keeps the memory bounded whatever
+    peers send.
+    """
+    cached = lru_cache(maxsize=maxsize)(parse)
+
+    @wraps(parse)
+    def parse_text(text: str) -> T:
+        return cached(text) if len(text) <= longest else parse(text)
+
+    return parse_text
 
 
 def is_token(text: str) -> bool:
@@ -112,6 +137,12 @@ def split_list(text: str) -> list[str]:
     Empty elements (``a,,b``) are an error: RFC 3261 section 7.3.1 lists are
     ``1#element`` and the torture test badinv01 checks that ``;;,;,,`` is refused.
     """
+    if "," not in text and '"' not in text and text.rfind("<") <= text.rfind(">"):
+        # One element and nothing that could hide a comma or stay unterminated: the common case.
+        item = text.strip(WSP)
+        if not item:
+            raise GrammarError("Empty list element")
+        return [item]
     items: list[str] = []
     start = 0
     i = 0

@@ -81,6 +81,12 @@ def canonical_name(name: str) -> str:
     return CANONICAL_NAMES.get(name.lower(), name)
 
 
+@lru_cache(maxsize=1024)
+def _key(name: str) -> str:
+    """How a field name is matched: its canonical long form, lower case."""
+    return canonical_name(name).lower()
+
+
 class HeaderField:
     """One header field line (folded lines included)."""
 
@@ -88,7 +94,7 @@ class HeaderField:
 
     def __init__(self, name: str, value: str, raw: str | None = None) -> None:
         self.name = canonical_name(name)
-        self.key = self.name.lower()
+        self.key = _key(name)
         self.value = value
         self.raw = raw
         #: The typed value, filled once by the message's accessors.
@@ -119,8 +125,11 @@ class Headers:
         return len(self.fields)
 
     def __contains__(self, name: str) -> bool:
-        key = canonical_name(name).lower()
-        return any(f.key == key for f in self.fields)
+        key = _key(name)
+        for f in self.fields:
+            if f.key == key:
+                return True
+        return False
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Headers) and self.fields == other.fields
@@ -134,12 +143,12 @@ class Headers:
         return Headers(copies)
 
     def find(self, name: str) -> list[HeaderField]:
-        key = canonical_name(name).lower()
+        key = _key(name)
         return [f for f in self.fields if f.key == key]
 
     def get(self, name: str) -> str | None:
         """The value of the first field named ``name``."""
-        key = canonical_name(name).lower()
+        key = _key(name)
         for f in self.fields:
             if f.key == key:
                 return f.value

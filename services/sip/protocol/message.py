@@ -18,7 +18,18 @@ from typing import Any, TypeVar
 from .address import NameAddr, parse_name_addr
 from .auth import AuthValue, parse_auth
 from .errors import GrammarError, LocalProtocolError
-from .grammar import WORD_CHARS, WSP, Param, is_token, param_value, read_digits, read_params, read_token, split_list
+from .grammar import (
+    WORD_CHARS,
+    WSP,
+    Param,
+    is_token,
+    param_value,
+    read_digits,
+    read_params,
+    read_token,
+    split_list,
+    text_cache,
+)
 from .headers import HeaderField, Headers
 from .uri import Uri
 from .via import Via, parse_via_list
@@ -38,6 +49,7 @@ class CSeq:
         return f"{self.number} {self.method}"
 
 
+@text_cache
 def parse_cseq(text: str) -> CSeq:
     """CSeq = 1*DIGIT LWS Method."""
     number, _, method = text.strip(WSP).partition(" ")
@@ -52,9 +64,17 @@ def check_call_id(text: str) -> str:
     word, at, host = text.partition("@")
     if not word or (at and not host) or "@" in host:
         raise GrammarError("Bad Call-ID")
-    if any(c not in WORD_CHARS for c in word) or any(c not in WORD_CHARS for c in host):
+    if not WORD_CHARS.issuperset(word) or not WORD_CHARS.issuperset(host):
         raise GrammarError("Bad Call-ID")
     return text
+
+
+def parse_max_forwards(text: str) -> int:
+    return read_digits(text, "Max-Forwards", maximum=255)
+
+
+def parse_content_length(text: str) -> int:
+    return read_digits(text, "Content-Length", maximum=2**31 - 1)
 
 
 def parse_name_addr_list(text: str) -> list[NameAddr]:
@@ -167,11 +187,11 @@ class Message:
 
     @property
     def max_forwards(self) -> int | None:
-        return self._single("Max-Forwards", lambda v: read_digits(v, "Max-Forwards", maximum=255))
+        return self._single("Max-Forwards", parse_max_forwards)
 
     @property
     def content_length(self) -> int | None:
-        return self._single("Content-Length", lambda v: read_digits(v, "Content-Length", maximum=2**31 - 1))
+        return self._single("Content-Length", parse_content_length)
 
     @property
     def content_type(self) -> str | None:

@@ -30,14 +30,27 @@ message is to be dropped.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
+from .address import parse_name_addr
 from .errors import GrammarError, ParseError, ReplyContext
-from .grammar import WSP, is_token
+from .grammar import WSP, is_token, text_cache
 from .headers import HeaderField, Headers
 from .limits import Limits
-from .message import Message, Request, Response
+from .message import (
+    Message,
+    Request,
+    Response,
+    check_call_id,
+    parse_contacts,
+    parse_content_length,
+    parse_cseq,
+    parse_max_forwards,
+    parse_name_addr_list,
+)
 from .uri import SipUri, parse_uri
-from .via import Via, parse_top_via_leniently
+from .via import Via, parse_top_via_leniently, parse_via_list
 
 DEFAULT_LIMITS = Limits()
 
@@ -46,10 +59,25 @@ _LINE_RE = re.compile(r"\r?\n")
 _VERSION_RE = re.compile(r"SIP/(\d+)\.(\d+)", re.IGNORECASE)
 _STATUS_RE = re.compile(r"SIP/(\d+)\.(\d+) (\d{3})(?: (.*))?", re.IGNORECASE | re.DOTALL)
 _REPLY_FIELDS = ("via", "from", "to", "call-id", "cseq")
-# Parsed at once, with the accessor that parses them.
-_CHECKED = ("vias", "from_", "to", "call_id", "cseq", "max_forwards", "content_length", "contacts", "routes",
-            "record_routes")  # fmt: skip
+# Parsed at once, in this order: (accessor named in errors, field, its parser as the accessor uses it,
+# at most once).
+_CHECKED: tuple[tuple[str, str, Callable[[str], Any], bool], ...] = (
+    ("vias", "Via", parse_via_list, False),
+    ("from_", "From", parse_name_addr, True),
+    ("to", "To", parse_name_addr, True),
+    ("call_id", "Call-ID", check_call_id, True),
+    ("cseq", "CSeq", parse_cseq, True),
+    ("max_forwards", "Max-Forwards", parse_max_forwards, True),
+    ("content_length", "Content-Length", parse_content_length, True),
+    ("contacts", "Contact", parse_contacts, False),
+    ("routes", "Route", parse_name_addr_list, False),
+    ("record_routes", "Record-Route", parse_name_addr_list, False),
+)
 _MANDATORY = ("Via", "From", "To", "Call-ID", "CSeq")
+
+
+#: Field names are a small set in practice: their check is remembered.
+_is_name = text_cache(is_token, maxsize=1024, longest=64)
 
 
 def head_end(data: bytes, start: int = 0) -> tuple[int, int] | None:
@@ -112,14 +140,17 @@ def _read_fields(lines: list[str], limits: Limits, *, lenient: bool = False) -> 
     length = 0  # of the field being read, so a field of many short lines costs linear time
 
     def finish() -> None:
-        raw = "\r\n".join(current)
+        raw = current[0] if len(current) == 1 else "\r\n".join(current)
         name, colon, value = current[0].partition(":")
         name = name.rstrip(WSP)
-        if len(raw) > limits.max_header_length or not colon or not is_token(name):
+        if len(raw) > limits.max_header_length or not colon or not _is_name(name):
             if lenient:
                 return
-            raise ParseError("Header field too long" if colon and is_token(name) else "Malformed header field")
-        value = " ".join([value.strip(WSP), *(line.strip(WSP) for line in current[1:])]).strip(WSP)
+            raise ParseError("Header field too long" if colon and _is_name(name) else "Malformed header field")
+        if len(current) == 1:
+            value = value.strip(WSP)
+        else:
+            value = " ".join([value.strip(WSP), *(line.strip(WSP) for line in current[1:])]).strip(WSP)
         if len(fields) >= limits.max_headers:
             if lenient:
                 return
@@ -185,14 +216,29 @@ def _parse_status_line(line: str, headers: Headers) -> Response:
 
 
 def _check_fields(message: Message) -> None:
+    """What the accessors in ``_CHECKED`` would do, with one pass over the fields instead of one per accessor."""
+    by_name: dict[str, list[HeaderField]] = {}
+    for f in message.headers.fields:
+        found = by_name.get(f.key)
+        if found is None:
+            by_name[f.key] = [f]
+        else:
+            found.append(f)
     for name in _MANDATORY:
-        if name not in message.headers:
+        if name.lower() not in by_name:
             raise ParseError(f"Missing {name} header field", header=name)
-    for accessor in _CHECKED:
-        try:
-            getattr(message, accessor)
-        except GrammarError as error:
-            raise ParseError(error.reason, header=accessor) from None
+    for accessor, name, parse, once in _CHECKED:
+        fields = by_name.get(name.lower())
+        if not fields:
+            continue
+        for f in fields:
+            if f.parsed is None:
+                try:
+                    f.parsed = parse(f.value)
+                except GrammarError as error:
+                    raise ParseError(error.reason, header=accessor) from None
+        if once and len(fields) > 1:
+            raise ParseError(f"More than one {name} header field", header=accessor)
     if isinstance(message, Request):
         cseq = message.cseq
         if cseq.method != message.method:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .errors import GrammarError
-from .grammar import Param, check_escapes, find_param, format_params, read_digits, unescape
+from .grammar import Param, check_escapes, find_param, format_params, read_digits, text_cache, unescape
 
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 _UNRESERVED = r"A-Za-z0-9\-_.!~*'()%"
@@ -229,6 +229,7 @@ def _header_map(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
     return {unescape(n).lower(): unescape(v) for n, v in headers}
 
 
+@text_cache
 def parse_uri(text: str) -> Uri:
     """Parse a URI; ``GrammarError`` if it is not one."""
     colon = text.find(":")

@@ -26,6 +26,7 @@ from .grammar import (
     read_token,
     skip_ws,
     split_list,
+    text_cache,
 )
 from .uri import check_host
 
@@ -134,6 +135,7 @@ def parse_via_list(text: str) -> list[Via]:
     return [parse_via(item) for item in split_list(text)]
 
 
+@text_cache
 def parse_via(text: str) -> Via:
     protocol, version, transport, i = _read_sent_protocol(text)
     host, port, i = _read_sent_by(text, i)
@@ -201,6 +203,16 @@ def _read_sent_by(text: str, i: int) -> tuple[str, int | None, int]:
     return host, port, j
 
 
+@text_cache
+def _is_address(text: str) -> bool:
+    """An IPv4 or IPv6 address (remembered: a farm sees the same few sources again and again)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _check_params(params: list[Param]) -> None:
     for name, value in params:
         lowered = name.lower()
@@ -211,10 +223,8 @@ def _check_params(params: list[Param]) -> None:
                 raise GrammarError("Bad Via received")
             # IPv4address / IPv6address; RFC 5118 section 4.5 notes both bracketed and
             # bare IPv6 in the wild, so both are accepted.
-            try:
-                ipaddress.ip_address(value.strip("[]"))
-            except ValueError:
-                raise GrammarError("Bad Via received") from None
+            if not _is_address(value.strip("[]")):
+                raise GrammarError("Bad Via received")
         elif lowered == "rport" and value is not None:
             read_digits(value, "Via rport", maximum=65535)
         elif lowered == "ttl":
