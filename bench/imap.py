@@ -6,6 +6,8 @@
     .venv/bin/python bench/imap.py --no-peer                # Parley alone
     .venv/bin/python bench/imap.py --idle 0                 # no idle-connection figure
     .venv/bin/python bench/imap.py --idle 10000 --no-load   # only the idle-connection figure
+    .venv/bin/python bench/imap.py --no-peer --idle 0 --loads imap_persistent --profile storage
+                                                            # one load, storage recorded with py-spy
 
 The load is the peer harness's `imap/imap_load.py` (imaplib and poplib in N
 processes, one user each, all on loopback), pointed at each server in turn:
@@ -56,12 +58,13 @@ import random
 import re
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
@@ -76,6 +79,7 @@ DOMAIN = "bench.test"
 PASSWORD = "pass"  # the peer's static passdb accepts any user with this password
 USER_TEMPLATE = "load%d@" + DOMAIN
 PEER_IMAP_PORT, PEER_POP3_PORT = 1143, 1110
+LOADS = ("imap", "imap_persistent", "pop3")
 PEER_MAIL_ROOT = Path("/var/lib/dovecot-bench")
 PEER_PIDFILE = Path("/run/dovecot-bench/master.pid")
 HOST = "127.0.0.1"
@@ -539,10 +543,44 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--idle-processes", type=int, default=4, help="client processes holding them")
     parser.add_argument("--idle-timeout", type=float, default=300, help="seconds allowed to open them")
     parser.add_argument("--peer-bench", type=Path, default=default_peer_bench(), help="the peer harness directory")
+    parser.add_argument("--loads", default=",".join(LOADS), help=f"comma-separated loads to run, of {', '.join(LOADS)}")
+    parser.add_argument(
+        "--profile",
+        metavar="SERVICE",
+        action="append",
+        default=[],
+        help="record this Parley service with py-spy during each of its loads (repeatable)",
+    )
+    parser.add_argument("--profile-dir", type=Path, default=Path("."), help="where --profile writes its stacks")
     args = parser.parse_args()
+    unknown = set(args.loads.split(",")) - set(LOADS)
+    if unknown:
+        parser.error(f"unknown loads: {', '.join(sorted(unknown))}")
     if args.idle and args.idle <= args.idle_warmup:
         parser.error("--idle must exceed --idle-warmup")
     return args
+
+
+@contextlib.contextmanager
+def profiling(parley: Parley, proto: str, args: argparse.Namespace) -> Iterator[None]:
+    """py-spy on each `--profile` service for the length of one load: collapsed stacks (flame graph
+    input, one stack and its sample count a line) in <service>-<load>.txt in --profile-dir."""
+    recorders = []
+    for service in args.profile:
+        pid = parley.suite.pid_of(service)
+        if pid is None:
+            raise SystemExit(f"the {service} service has no pid file")
+        out = args.profile_dir / f"{service}-{proto}.txt"
+        command = ["py-spy", "record", "--nonblocking", "--format", "raw", "-p", str(pid), "-o", str(out)]
+        py_spy = Path(sys.executable).parent / "py-spy"
+        command[0] = str(py_spy) if py_spy.exists() else "py-spy"
+        recorders.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    try:
+        yield
+    finally:
+        for recorder in recorders:
+            recorder.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+            recorder.wait(timeout=60)
 
 
 def attempt(measure: Callable[[], T]) -> T | None:
@@ -587,11 +625,11 @@ def main() -> None:
                 if not args.no_peer:
                     dovecot.start()
                     dovecot.clear_users(users)
-                for proto in ("imap", "imap_persistent", "pop3"):
+                for proto in [p for p in LOADS if p in args.loads.split(",")]:
                     for server in ("parley",) if args.no_peer else ("dovecot", "parley"):
-                        load = attempt(
-                            functools.partial(measure_load, harness, mbox, parley, users, proto, server, args)
-                        )
+                        measure = functools.partial(measure_load, harness, mbox, parley, users, proto, server, args)
+                        with profiling(parley, proto, args) if server == "parley" else contextlib.nullcontext():
+                            load = attempt(measure)
                         loads += [load] if load is not None else []
                         time.sleep(2)
             if args.idle:

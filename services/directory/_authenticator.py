@@ -25,6 +25,7 @@ from libs.contracts.directory import (
 from libs.contracts.errors import BadRequest
 from libs.log import get_logger
 from services.directory._addresses import InvalidAddress, parse_address
+from services.directory._auth_cache import AuthCache
 from services.directory._reads import Credentials, DirectoryReads
 from services.directory._throttle import FailureWindow
 
@@ -41,12 +42,14 @@ class Authenticator:
         account_failures: FailureWindow,
         client_failures: FailureWindow,
         scram_iterations: int,
+        auth_cache: AuthCache | None = None,
     ) -> None:
         self._reads = reads
         self._secret = server_secret
         self._account_failures = account_failures
         self._client_failures = client_failures
         self._scram_iterations = scram_iterations
+        self._auth_cache = auth_cache if auth_cache is not None else AuthCache(0)
 
     async def authenticate(self, request: AuthRequest) -> AuthReply:
         login = _login_address(request)
@@ -107,7 +110,7 @@ class Authenticator:
 
     async def _verify(self, request: AuthRequest, account: Credentials | None) -> tuple[bool, str | None]:
         if request.mechanism is Mechanism.PLAIN:
-            return await _verify_plain(request, account), None
+            return await _verify_plain(request, account, self._auth_cache), None
         if request.mechanism is Mechanism.SCRAM_SHA_256:
             return _verify_scram(request, account)
         if request.mechanism is Mechanism.DIGEST:
@@ -130,12 +133,18 @@ def _login_address(request: AuthRequest) -> str:
     return _normalise_login(username)
 
 
-async def _verify_plain(request: AuthRequest, account: Credentials | None) -> bool:
+async def _verify_plain(request: AuthRequest, account: Credentials | None, cache: AuthCache) -> bool:
     if request.password is None:
         raise BadRequest("PLAIN needs a password")
-    stored = account.password_hash if account is not None and account.password_hash else _DECOY_HASH
-    ok = await asyncio.to_thread(passwords.verify_password, stored, request.password)
-    return ok and account is not None and account.password_hash is not None
+    if account is not None and account.password_hash:
+        if cache.hit(account.address, request.password, account.password_hash):
+            return True
+        ok = await asyncio.to_thread(passwords.verify_password, account.password_hash, request.password)
+        if ok:
+            cache.remember(account.address, request.password, account.password_hash)
+        return ok
+    await asyncio.to_thread(passwords.verify_password, _DECOY_HASH, request.password)
+    return False
 
 
 def _verify_scram(request: AuthRequest, account: Credentials | None) -> tuple[bool, str | None]:

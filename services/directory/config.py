@@ -32,6 +32,14 @@ class DirectorySettings(BaseSettings):
     auth_max_failures_client: int = Field(
         30, description="Failed logins per client address within the window before it is throttled."
     )
+    auth_cache_seconds: float = Field(
+        60.0,
+        ge=0,
+        description=(
+            "Seconds a successful clear-text login is remembered (an HMAC of account, password and stored hash under "
+            "a per-process key) so repeated logins skip argon2id; 0: every login verifies the hash."
+        ),
+    )
     scram_iterations: int = Field(
         4096, ge=4096, description="PBKDF2 iterations for new SCRAM-SHA-256 keys (RFC 7677: at least 4096)."
     )

@@ -19,6 +19,8 @@ from libs.log import configure_logging, get_logger
 from libs.ops import build_ops_app, bus_check, database_check
 from libs.ops.runner import run
 from libs.ops.serving import http_servers, wait_for_stop
+from services.directory._auth_cache import AuthCache
+from services.directory._auth_cache import follow_changes as follow_auth_changes
 from services.directory._authenticator import Authenticator
 from services.directory._bootstrap import ensure_first_admin, server_secret
 from services.directory._cache import DirectoryCache
@@ -56,12 +58,15 @@ async def serve(stop: asyncio.Event, suite: SuiteSettings, settings: DirectorySe
     queries = await open_queries(url)
     reads = DirectoryReads(queries, DirectoryCache(ttl=settings.cache_seconds, max_entries=settings.cache_entries))
     await follow_changes(bus, reads)
+    auth_cache = AuthCache(settings.auth_cache_seconds)
+    await follow_auth_changes(bus, auth_cache)
     authenticator = Authenticator(
         reads,
         server_secret=secret,
         account_failures=FailureWindow(limit=settings.auth_max_failures_account, window=settings.auth_window),
         client_failures=FailureWindow(limit=settings.auth_max_failures_client, window=settings.auth_window),
         scram_iterations=settings.scram_iterations,
+        auth_cache=auth_cache,
     )
     rpc = DirectoryRpc(reads, authenticator, max_depth=settings.max_resolve_depth)
     admin_auth = AdminAuthenticator(

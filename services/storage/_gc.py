@@ -26,6 +26,29 @@ from services.storage.models import Blob, StoredMessage
 _log = get_logger()
 
 
+class _Referenced(Exception):
+    """The blob is still in use: its transaction is rolled back (by raising, as storage's writes
+    share transactions on SQLite and must not roll back the session themselves)."""
+
+
+async def _collect_one(ctx: StorageContext, digest: str, cutoff: datetime) -> int:
+    async with ctx.uow() as work:
+        gone = await work.session.execute(
+            delete(Blob).where(Blob.digest == digest, Blob.refs <= 0, Blob.zero_since <= cutoff)
+        )
+        if gone.rowcount != 1:
+            return 0  # referenced again since we looked
+        still_used = await work.session.scalar(select(StoredMessage.id).where(StoredMessage.blob == digest).limit(1))
+        if still_used is not None:  # a counting bug must never cost a body
+            _log.error("storage.gc.refcount_mismatch", blob=digest)
+            raise _Referenced(digest)
+        try:
+            await ctx.blobs.delete(digest)
+        except BlobNotFound:
+            pass
+        return 1
+
+
 async def collect(ctx: StorageContext, *, grace: float, limit: int = 1000) -> int:
     """Delete up to `limit` blobs unreferenced for `grace` seconds; return how many went."""
     cutoff = datetime.now(UTC) - timedelta(seconds=grace)
@@ -35,24 +58,10 @@ async def collect(ctx: StorageContext, *, grace: float, limit: int = 1000) -> in
         )
     removed = 0
     for digest in candidates:
-        async with ctx.uow() as work:
-            gone = await work.session.execute(
-                delete(Blob).where(Blob.digest == digest, Blob.refs <= 0, Blob.zero_since <= cutoff)
-            )
-            if gone.rowcount != 1:
-                continue  # referenced again since we looked
-            still_used = await work.session.scalar(
-                select(StoredMessage.id).where(StoredMessage.blob == digest).limit(1)
-            )
-            if still_used is not None:  # a counting bug must never cost a body
-                _log.error("storage.gc.refcount_mismatch", blob=digest)
-                await work.session.rollback()
-                continue
-            try:
-                await ctx.blobs.delete(digest)
-            except BlobNotFound:
-                pass
-            removed += 1
+        try:
+            removed += await _collect_one(ctx, digest, cutoff)
+        except _Referenced:
+            continue
     if removed:
         _log.info("storage.gc.collected", blobs=removed)
     return removed

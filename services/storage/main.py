@@ -13,7 +13,7 @@ from libs.config import SuiteSettings
 from libs.contracts import directory
 from libs.contracts.errors import NotFound
 from libs.contracts.storage import SERVICE_NAME
-from libs.db import create_engine, session_factory
+from libs.db import create_engine, is_sqlite, session_factory
 from libs.db.migrations import upgrade_async
 from libs.db.unit_of_work import UnitOfWork
 from libs.log import configure_logging, get_logger
@@ -26,6 +26,7 @@ from services.storage._gc import collect
 from services.storage._provision import subscribe_account_events
 from services.storage._quota import Limits, QuotaLimits
 from services.storage._rpc import endpoints
+from services.storage._writes import GroupCommitUnitOfWork
 from services.storage.config import StorageSettings
 
 _log = get_logger()
@@ -66,7 +67,7 @@ async def serve(
     blobs = blob_store_from_settings(blob_settings, suite)
     bus = await Bus.open(suite.nats_url, name=SERVICE_NAME, timeout=suite.bus_timeout)
     ctx = StorageContext(
-        uow=UnitOfWork(session_factory(engine), bus.publish),
+        uow=(GroupCommitUnitOfWork if is_sqlite(url) else UnitOfWork)(session_factory(engine), bus.publish),
         read=session_factory(read_engine),
         blobs=blobs,
         quotas=QuotaLimits(directory_limits(bus), ttl=settings.quota_cache_seconds),
