@@ -9,6 +9,8 @@ was down still gets them.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -118,6 +120,30 @@ async def _parent_for(session: AsyncSession, account: str, name: str, actor: str
     return await mailbox_for(session, account, parent, actor, "k")
 
 
+def _counts() -> tuple[Any, ...]:
+    """STATUS counts over a mailbox's messages (rows of an outer join count no message when empty):
+    messages, unseen, deleted, size, first unseen UID."""
+    return (
+        func.count(StoredMessage.id),
+        func.sum(case((StoredMessage.seen.is_(False), 1), else_=0)),
+        func.sum(case((StoredMessage.deleted.is_(True), 1), else_=0)),
+        func.coalesce(func.sum(StoredMessage.size), 0),
+        func.min(case((StoredMessage.seen.is_(False), StoredMessage.uid), else_=None)),
+    )
+
+
+def _with_counts(data: contract.MailboxInfo, row: Sequence[Any]) -> contract.MailboxInfo:
+    return data.model_copy(
+        update={
+            "messages": int(row[0] or 0),
+            "unseen": int(row[1] or 0),
+            "deleted": int(row[2] or 0),
+            "size": int(row[3] or 0),
+            "first_unseen_uid": int(row[4]) if row[4] is not None else None,
+        }
+    )
+
+
 async def info(
     session: AsyncSession, mailbox: Mailbox, *, names: set[str] | None = None, counts: bool = True
 ) -> contract.MailboxInfo:
@@ -133,26 +159,8 @@ async def info(
     )
     if not counts:
         return data
-    row = (
-        await session.execute(
-            select(
-                func.count(),
-                func.sum(case((StoredMessage.seen.is_(False), 1), else_=0)),
-                func.sum(case((StoredMessage.deleted.is_(True), 1), else_=0)),
-                func.coalesce(func.sum(StoredMessage.size), 0),
-                func.min(case((StoredMessage.seen.is_(False), StoredMessage.uid), else_=None)),
-            ).where(StoredMessage.mailbox_id == mailbox.id)
-        )
-    ).one()
-    return data.model_copy(
-        update={
-            "messages": int(row[0] or 0),
-            "unseen": int(row[1] or 0),
-            "deleted": int(row[2] or 0),
-            "size": int(row[3] or 0),
-            "first_unseen_uid": int(row[4]) if row[4] is not None else None,
-        }
-    )
+    row = (await session.execute(select(*_counts()).where(StoredMessage.mailbox_id == mailbox.id))).one()
+    return _with_counts(data, row)
 
 
 async def list_mailboxes(ctx: StorageContext, request: contract.MailboxListRequest) -> contract.MailboxListReply:
@@ -168,6 +176,21 @@ async def list_mailboxes(ctx: StorageContext, request: contract.MailboxListReque
 
 
 async def mailbox_status(ctx: StorageContext, request: contract.MailboxStatusRequest) -> contract.MailboxInfo:
+    # A read-only session answers for a mailbox that exists, with its row and its counts from one
+    # statement: no write transaction, no wait for the writer. Only a missing mailbox takes the
+    # write path, where a first INBOX is created.
+    async with ctx.read() as session:
+        query = (
+            select(Mailbox, *_counts())
+            .outerjoin(StoredMessage, StoredMessage.mailbox_id == Mailbox.id)
+            .where(Mailbox.account == request.account, Mailbox.name == canonical_name(request.name))
+            .group_by(Mailbox.id)
+        )
+        row = (await session.execute(query)).first()
+        if row is not None:
+            mailbox = row[0]
+            await require(session, mailbox, request.actor, "r")
+            return _with_counts(await info(session, mailbox, counts=False), row[1:])
     async with ctx.uow() as work:
         mailbox = await mailbox_for(work.session, request.account, request.name, request.actor, "r")
         return await info(work.session, mailbox)
