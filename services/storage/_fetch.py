@@ -52,10 +52,11 @@ async def fetch(ctx: StorageContext, request: contract.FetchRequest) -> Encoded:
             .limit(request.limit)
             .subquery()
         )
-        columns = (await session.execute(select(*_aggregates(dialect, page)))).one()
-        next_uid = await session.scalar(
+        # The first UID past the page comes in the same statement: one round trip, not two.
+        past_page = (
             select(StoredMessage.uid).where(*matching).order_by(StoredMessage.uid).offset(request.limit).limit(1)
-        )
+        ).scalar_subquery()
+        *columns, next_uid = (await session.execute(select(*_aggregates(dialect, page), past_page))).one()
     names = [column.name for column in page.columns]
     if dialect != "postgresql":
         columns = _in_uid_order(names, columns)
