@@ -72,7 +72,7 @@ SCRAM_ITERATIONS = 4096
 BATCH = 5000
 REQUEST_TIMEOUT = 10.0
 ERROR_CODE_HEADER = "Nats-Service-Error-Code"
-MACHINE_SH = Path(__file__).resolve().parents[2] / "shared" / "bench" / "lib" / "machine.sh"  # the peer kit beside the repository
+MACHINE_SH = Path(__file__).resolve().parents[2] / "shared" / "bench" / "lib" / "machine.sh"  # beside the repository
 
 WARMUP_SECONDS = 15.0
 TARGET_RESOLVE_P99_MS = 2.0

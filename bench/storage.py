@@ -80,7 +80,7 @@ MAX_PAYLOAD = "8MB"
 REQUEST_TIMEOUT = 60.0
 ERROR_CODE_HEADER = "Nats-Service-Error-Code"
 ERROR_HEADER = "Nats-Service-Error"
-MACHINE_SH = Path(__file__).resolve().parents[2] / "shared" / "bench" / "lib" / "machine.sh"  # the peer kit beside the repository
+MACHINE_SH = Path(__file__).resolve().parents[2] / "shared" / "bench" / "lib" / "machine.sh"  # beside the repository
 BASE_DATE = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 TARGET_DELIVER_PER_S = 2000.0
