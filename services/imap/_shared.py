@@ -16,6 +16,7 @@ from libs.contracts import storage as contract
 
 OTHER_USERS = "Other Users"
 PREFIX = OTHER_USERS + "/"
+_MAX_ADDRESS = 320  # RFC 5321 path limits, as the storage contract bounds accounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,10 @@ def locate(account: str, name: str) -> Location:
     owner, _, rest = name[len(PREFIX) :].partition("/")
     if not owner or not rest:
         raise errors.MailboxNotFound(f"no_such_mailbox: {name} is a level of the other users' namespace")
+    local, at, domain = owner.partition("@")
+    if not (local and at and domain) or len(owner) > _MAX_ADDRESS:
+        # Not an account's address, so no account shares anything under it.
+        raise errors.MailboxNotFound(f"no_such_mailbox: {owner!r} is not an account")
     owner = owner.lower()
     return Location(owner, rest) if owner == account else Location(owner, rest, actor=account)
 

@@ -23,7 +23,13 @@ def test_shared_names_point_at_the_owner_with_the_session_as_actor() -> None:
     assert locate(BOB, f"Other Users/{BOB}/INBOX") == Location(BOB, "INBOX")
 
 
-@pytest.mark.parametrize("name", ["Other Users", "Other Users/", "Other Users/alice@example.test", "Other Users//x"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Other Users", "Other Users/", "Other Users/alice@example.test", "Other Users//x",
+        "Other Users/../../etc", "Other Users/@/x", "Other Users/alice@/x", f"Other Users/{'a' * 320}@x.test/x",
+    ],
+)  # fmt: skip
 def test_levels_of_the_namespace_are_not_mailboxes(name: str) -> None:
     with pytest.raises(errors.MailboxNotFound):
         locate(BOB, name)
