@@ -127,9 +127,10 @@ async def handle_select(ctx: Context, command: c.Select) -> Completion:
     ctx.selected = None
     store = ctx.account_store
     try:
-        # Independent reads: asked together, SELECT waits for the slower of the two, not their sum.
-        info, listing = await asyncio.gather(store.status(command.mailbox), store.uids(command.mailbox))
-        rights = await _acl.selection_rights(ctx, command.mailbox)
+        # Independent reads: asked together, SELECT waits for the slowest of them, not their sum.
+        info, listing, rights = await asyncio.gather(
+            store.status(command.mailbox), store.uids(command.mailbox), _acl.selection_rights(ctx, command.mailbox)
+        )
     except errors.ServiceError as exc:
         return refusal(exc)
     read_only = command.read_only or _acl.read_only(rights)
