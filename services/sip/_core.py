@@ -919,7 +919,7 @@ def _flow(binding: contract.Binding, contact: Uri) -> Peer | None:
         return None
     if source.transport != "UDP":
         return source
-    if contact.param("ob") is not None or any(p[0].lower() == "ob" for p in contact.params):
+    if contact.has_param("ob"):
         return source
     host = _host(contact)
     try:
